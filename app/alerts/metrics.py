@@ -1,0 +1,27 @@
+"""Prometheus series of the intake path."""
+
+from prometheus_client import Counter, Histogram
+
+ALERTS_RECEIVED = Counter(
+    "bridge_alerts_received", "Alerts received, committed to the database", ["source", "status"]
+)
+ALERTS_DEDUPLICATED = Counter(
+    "bridge_alerts_deduplicated",
+    "Alerts that opened nothing new: duplicate (retry, HA peer, repeat) or grouped (joined an open incident)",
+    ["reason"],
+)
+WEBHOOK_REQUESTS = Counter(
+    "bridge_webhook_requests", "Webhook requests answered, by status code", ["source", "code"]
+)
+WEBHOOK_SECONDS = Histogram(
+    "bridge_webhook_duration_seconds",
+    "Time from request to answer on the webhook endpoints",
+    ["source"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+INTAKE_BATCH_REQUESTS = Histogram(
+    "bridge_intake_batch_requests",
+    "Webhook requests committed together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+INTAKE_FAILURES = Counter("bridge_intake_failures", "Intake batches that could not be committed", ["reason"])

@@ -1,0 +1,92 @@
+"""The `incident-bridge` command: serve, migrate, check-rules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app.config import get_settings
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database schema to the newest version."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from app.db import build_engine
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = AlembicConfig(str(root / "alembic.ini")) if (root / "alembic.ini").exists() else AlembicConfig()
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
+    from app.rules.loader import ConfigError, load_config
+
+    try:
+        config = load_config(rules_dir, runbooks_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(
+        f"ok: {len(config.ruleset.rules)} rules in {len(config.files)} files, {len(config.runbooks)} runbooks"
+    )
+    return 0
+
+
+def serve(host: str, port: int) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.rules.loader import ConfigError
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    migrate(settings.database_url)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="incident-bridge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="migrate the database, then serve HTTP")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8080)
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    p_check = sub.add_parser("check-rules", help="validate rule files and runbooks")
+    p_check.add_argument("dir", nargs="?", type=Path, help="rules directory (default BRIDGE_RULES_DIR)")
+    p_check.add_argument("--runbooks", type=Path, help="runbooks directory (default BRIDGE_RUNBOOKS_DIR)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    if args.command == "migrate":
+        migrate(settings.database_url)
+        print("database is at the newest schema")
+        return 0
+    return check_rules(args.dir or settings.rules_dir, args.runbooks or settings.runbooks_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Domain errors carry their HTTP status; one handler in main.py renders them all."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class MalformedBody(DomainError):
+    status_code = 400
+    code = "malformed_json"
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    code = "unavailable"

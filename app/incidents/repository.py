@@ -1,0 +1,116 @@
+"""All SQL of the incidents domain."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.orm import Session
+
+from app.models import OPEN_STATUSES, Alert, Incident, IncidentEvent
+
+
+def lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """Serialize work on these incident keys across replicas (PostgreSQL advisory locks).
+
+    SQLite needs nothing: the writer's BEGIN IMMEDIATE already holds the database write lock.
+    Locks are taken in one sorted order so two replicas cannot deadlock on them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ids = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+            for k in keys
+        }
+    )
+    if ids:
+        session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM "
+                "(SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"ids": ids},
+        )
+
+
+def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
+    """For each key, its newest incident: the open one if any, else the last resolved."""
+    if not keys:
+        return {}
+    newest = select(func.max(Incident.id)).where(Incident.key.in_(keys)).group_by(Incident.key)
+    rows = session.scalars(select(Incident).where(Incident.id.in_(newest)))
+    return {row.key: row for row in rows}
+
+
+def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(Incident).where(Incident.id.in_(wanted)))}
+
+
+def get_for_update(session: Session, incident_id: int) -> Incident | None:
+    return session.scalars(select(Incident).where(Incident.id == incident_id).with_for_update()).first()
+
+
+def get(session: Session, incident_id: int) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    status: str | None = None
+    severity: str | None = None
+    type: str | None = None
+    model: str | None = None
+
+
+def _filtered(query: Select[Incident], f: IncidentFilter) -> Select[Incident]:
+    if f.status == "open":
+        query = query.where(Incident.status.in_(OPEN_STATUSES))
+    elif f.status:
+        query = query.where(Incident.status == f.status)
+    if f.severity:
+        query = query.where(Incident.severity == f.severity)
+    if f.type:
+        query = query.where(Incident.type == f.type)
+    if f.model:
+        query = query.where(Incident.model == f.model)
+    return query
+
+
+def search(session: Session, f: IncidentFilter, limit: int, offset: int) -> tuple[list[Incident], int]:
+    """A page of incidents, newest first, and the total that match."""
+    base = _filtered(select(Incident), f)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(
+        base.order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def alerts_of(session: Session, incident_id: int) -> list[Alert]:
+    return list(session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)))
+
+
+def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
+    return list(
+        session.scalars(
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id)
+            .order_by(IncidentEvent.at, IncidentEvent.id)
+        )
+    )
+
+
+def count_open(session: Session) -> list[tuple[str, str, str, int]]:
+    """(type, severity, status, count) of open incidents: the source of the open gauge."""
+    rows = session.execute(
+        select(Incident.type, Incident.severity, Incident.status, func.count())
+        .where(Incident.status.in_(OPEN_STATUSES))
+        .group_by(Incident.type, Incident.severity, Incident.status)
+    )
+    return [(t, s, st, int(n)) for t, s, st, n in rows]

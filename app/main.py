@@ -1,0 +1,109 @@
+"""create_app(): wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import disable_created_metrics
+
+from app import __version__
+from app.alerts.router import router as webhook_router
+from app.alerts.writer import IntakeWriter
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import DomainError
+from app.incidents import metrics as incident_metrics
+from app.incidents import repository as incidents_repo
+from app.incidents.router import router as incidents_router
+from app.rules.loader import ConfigError
+from app.rules.service import RulesHolder
+from app.web import ops
+from app.web.deps import require_api_token
+
+log = logging.getLogger("incident_bridge")
+disable_created_metrics()  # *_created series only clutter dashboards
+
+
+def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    body: dict[str, object] = {"error": exc.code, "detail": exc.detail}
+    if hasattr(exc, "errors"):
+        body["errors"] = exc.errors
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _install_sighup(holder: RulesHolder) -> None:
+    def reload() -> None:
+        with contextlib.suppress(ConfigError):  # logged by the holder; last good rules stay
+            holder.reload()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        log.info("SIGHUP reload not available here; use POST /-/reload")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # Fail before serving: broken rules refuse to start (ConfigError propagates).
+    rules = RulesHolder(settings.rules_dir, settings.runbooks_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.api_token is None:
+            log.warning(
+                "BRIDGE_API_TOKEN is not set: the /api/ endpoints are open to anyone who can "
+                "reach this service. Set it before exposing incident-bridge."
+            )
+        db = Database(settings.database_url)
+        writer = IntakeWriter(
+            db, lambda: rules.current, settings.public_url, batch_max=settings.intake_batch_max
+        )
+        app.state.db, app.state.writer = db, writer
+        incident_metrics.OPEN_INCIDENTS.source = lambda: _count_open(db)
+        writer.start()
+        _install_sighup(rules)
+        try:
+            yield
+        finally:
+            writer.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="incident-bridge",
+        version=__version__,
+        description="Turns alerts about machine-learning models into well-run incidents.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.rules = settings, rules
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(webhook_router)
+    app.include_router(incidents_router, dependencies=[Depends(require_api_token)])
+    app.include_router(ops.router)
+    return app
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse(
+        {"error": "invalid_request", "detail": "the request is not valid", "errors": errors},
+        status_code=422,
+    )
+
+
+def _count_open(db: Database) -> list[tuple[str, str, str, int]]:
+    with db.session() as session:
+        return incidents_repo.count_open(session)

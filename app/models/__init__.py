@@ -1,0 +1,6 @@
+"""ORM classes, one module per aggregate; importing this package registers every table."""
+
+from app.models.alert import Alert
+from app.models.incident import OPEN_STATUSES, Incident, IncidentEvent
+
+__all__ = ["OPEN_STATUSES", "Alert", "Incident", "IncidentEvent"]

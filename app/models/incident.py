@@ -1,0 +1,75 @@
+"""The incident aggregate: one row per incident, its timeline in incident_event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONType, UTCDateTime
+
+OPEN_STATUSES = ("triggered", "acknowledged")
+# The partial unique index below is what makes "one open incident per key" true under
+# concurrency, on SQLite and PostgreSQL alike.
+OPEN_PREDICATE = text("status IN ('triggered', 'acknowledged')")
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512))
+    rule: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType)
+    runbook: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    firing_count: Mapped[int] = mapped_column(Integer, default=0)
+    flap_count: Mapped[int] = mapped_column(Integer, default=0)
+    auto_resolve: Mapped[bool] = mapped_column(default=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    last_alert_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(
+            "uq_incident_open_key",
+            "key",
+            unique=True,
+            sqlite_where=OPEN_PREDICATE,
+            postgresql_where=OPEN_PREDICATE,
+        ),
+        Index("ix_incident_key_resolved_at", "key", "resolved_at"),
+        Index("ix_incident_status_opened_at", "status", "opened_at"),
+        Index("ix_incident_opened_at", "opened_at"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class IncidentEvent(Base):
+    """One line of an incident's timeline: what changed, when, and who did it."""
+
+    __tablename__ = "incident_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_incident_event_incident_id_at", "incident_id", "at"),)

@@ -1,0 +1,63 @@
+"""The shape of rule files, as pydantic models that reject unknown keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from app.durations import parse_duration
+from app.rules.engine import DEFAULT_GROUP_BY, IMPACT_LEVELS, INCIDENT_TYPES, SEVERITIES
+
+IncidentType = Literal[
+    "technical_failure", "performance_degradation", "fairness_violation", "safety", "ethical"
+]
+Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
+Level = Literal["low", "medium", "high", "critical"]
+assert set(IncidentType.__args__) == set(INCIDENT_TYPES)  # type: ignore[attr-defined]
+assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
+assert set(Level.__args__) == set(IMPACT_LEVELS)  # type: ignore[attr-defined]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImpactSpec(Strict):
+    technical: Level
+    harm: Level
+
+
+class RuleSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)
+    matchers: list[str] = Field(default_factory=list)
+    type: IncidentType
+    severity: Severity | None = None
+    impact: ImpactSpec | None = None
+    group_by: list[str] = Field(default_factory=lambda: list(DEFAULT_GROUP_BY))
+    runbook: str | None = None
+    auto_resolve: StrictBool = True
+    reopen_window: str = "1h"
+    description: str = ""
+
+    @field_validator("reopen_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("group_by lists a label twice")
+        return value
+
+    @model_validator(mode="after")
+    def _one_severity(self) -> RuleSpec:
+        if (self.severity is None) == (self.impact is None):
+            raise ValueError("give exactly one of `severity` or `impact`")
+        return self
+
+
+SeverityMatrixSpec = dict[Level, dict[Level, Severity]]
