@@ -70,8 +70,8 @@ async def alertmanager_webhook(request: Request) -> Response:
         writer: IntakeWriter = request.app.state.writer
         incident_ids = await writer.submit(from_alertmanager(payload))
         code = 200
-        body = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}
-        return Response(orjson.dumps(body), media_type="application/json")
+        answer = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}
+        return Response(orjson.dumps(answer), media_type="application/json")
     except DomainError as exc:
         code = exc.status_code
         raise

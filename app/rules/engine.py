@@ -75,6 +75,7 @@ class Rule:
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW
     description: str = ""
     source: str = ""
+    group_with: str | None = None  # share incidents with this rule (its name goes in the key)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
@@ -136,7 +137,7 @@ class RuleSet:
                 auto_resolve=True,
                 reopen_window=DEFAULT_REOPEN_WINDOW,
             )
-        key, group = incident_key(rule.name, rule.group_by, labels)
+        key, group = incident_key(rule.group_with or rule.name, rule.group_by, labels)
         return Classification(
             rule=rule.name,
             type=rule.type,

@@ -140,6 +140,7 @@ def _build_rule(item: _Located, runbooks: dict[str, Runbook], problems: list[str
         reopen_window=parse_duration(spec.reopen_window),
         description=spec.description,
         source=item.where,
+        group_with=spec.group_with,
     )
 
 
@@ -188,6 +189,10 @@ def load_config(rules_dir: Path, runbooks_dir: Path) -> Config:
             continue
         seen[rule.name] = item.where
         rules.append(rule)
+    for rule in rules:
+        if rule.group_with is not None and rule.group_with not in seen:
+            unknown = rule.group_with
+            problems.append(f"{rule.source}: rule {rule.name!r}: group_with names unknown rule {unknown!r}")
     matrix = _severity_matrix(merged.get("severity_matrix", []), problems)
     raw = {name: [i.value for i in items] for name, items in merged.items()}
     extra = {name: parse(raw, problems) for name, parse in SECTION_PARSERS.items()}

@@ -36,6 +36,7 @@ class RuleSpec(Strict):
     impact: ImpactSpec | None = None
     group_by: list[str] = Field(default_factory=lambda: list(DEFAULT_GROUP_BY))
     runbook: str | None = None
+    group_with: str | None = None
     auto_resolve: StrictBool = True
     reopen_window: str = "1h"
     description: str = ""

@@ -1,0 +1,205 @@
+"""The Alertmanager webhook over HTTP: status codes, auth, idempotence, limits."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import load_fixture_requests
+
+URL = "/webhooks/alertmanager"
+
+
+def bodies() -> list[dict[str, Any]]:
+    return [r["body"] for r in load_fixture_requests()]
+
+
+def incidents(client: TestClient, **params: str) -> dict[str, Any]:
+    response = client.get("/api/v1/incidents", params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def metric(client: TestClient, line_prefix: str) -> float:
+    text = client.get("/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(line_prefix):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
+    firing_drift, firing_accuracy, resolved_accuracy, resolved_drift = bodies()
+
+    first = client.post(URL, json=firing_drift)
+    assert first.status_code == 200
+    assert first.json()["alerts"] == 1
+    second = client.post(URL, json=firing_accuracy)
+    assert second.status_code == 200
+    listed = incidents(client, status="open")
+    assert listed["total"] == 2
+    accuracy = next(i for i in listed["items"] if i["model"] == "fraud-scorer")
+    assert accuracy["type"] == "performance_degradation"
+    assert accuracy["severity"] == "SEV2"
+    assert accuracy["alert_count"] == 2
+    assert accuracy["runbook"]["id"] == "model-performance-degradation"
+    assert accuracy["runbook"]["url"] == "http://bridge.test/runbooks/model-performance-degradation"
+    assert second.json()["incidents"] == [accuracy["id"]]
+
+    assert client.post(URL, json=resolved_accuracy).status_code == 200
+    detail = client.get(f"/api/v1/incidents/{accuracy['id']}").json()
+    assert detail["status"] == "resolved"
+    assert detail["resolved_by"] == "alertmanager"
+    assert detail["acknowledged_at"] is None
+    assert {a["status"] for a in detail["alerts"]} == {"resolved"}
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds[0] == "opened"
+    assert kinds.count("alert_resolved") == 2
+    assert kinds[-1] == "resolved"
+
+    assert client.post(URL, json=resolved_drift).status_code == 200
+    assert incidents(client, status="open")["total"] == 0
+    assert incidents(client, status="resolved")["total"] == 2
+
+
+def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> None:
+    body = bodies()[1]
+    duplicates = 'bridge_alerts_deduplicated_total{reason="duplicate"}'
+    before = metric(client, duplicates)
+    for _ in range(5):
+        assert client.post(URL, json=body).status_code == 200
+    listed = incidents(client)
+    assert listed["total"] == 1
+    incident = listed["items"][0]
+    assert incident["alert_count"] == 2
+    detail = client.get(f"/api/v1/incidents/{incident['id']}").json()
+    assert [a["receive_count"] for a in detail["alerts"]] == [5, 5]
+    assert [e["kind"] for e in detail["timeline"]].count("alert_added") == 2
+    assert metric(client, duplicates) - before == 8
+
+
+def test_endsat_before_startsat_is_accepted(client: TestClient) -> None:
+    body = bodies()[2]  # a real capture: endsAt earlier than the firing startsAt
+    response = client.post(URL, json=body)
+    assert response.status_code == 200
+    # A resolve for alerts never seen firing opens nothing and is still kept.
+    assert incidents(client)["total"] == 0
+    assert response.json()["incidents"] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error"),
+    [
+        (b"{not json", 400, "malformed_json"),
+        (b"", 400, "malformed_json"),
+        (b"[]", 422, "invalid_payload"),
+        (b'{"version": "4"}', 422, "invalid_payload"),
+    ],
+)
+def test_malformed_bodies_store_nothing(client: TestClient, raw: bytes, status: int, error: str) -> None:
+    response = client.post(URL, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert incidents(client)["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b.update(version="3"),
+        lambda b: b["alerts"][0].update(status="pending"),
+        lambda b: b["alerts"][0].update(startsAt="yesterday"),
+        lambda b: b["alerts"][0].update(startsAt="2026-11-27T05:06:00"),  # no time zone
+        lambda b: b["alerts"][0].update(labels={"alertname": 5}),
+        lambda b: b["alerts"][0].pop("labels"),
+    ],
+)
+def test_wrong_shape_is_422_and_nothing_of_the_batch_is_stored(client: TestClient, mutate: Any) -> None:
+    body = copy.deepcopy(bodies()[1])
+    mutate(body)
+    response = client.post(URL, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"]
+    assert incidents(client)["total"] == 0
+
+
+def test_unknown_fields_from_newer_alertmanagers_are_tolerated(client: TestClient) -> None:
+    body = copy.deepcopy(bodies()[0])
+    body["notification_reason"] = "new"
+    body["routeLabels"] = {"team": "risk-ml"}
+    body["alerts"][0]["silencedBy"] = []
+    assert client.post(URL, json=body).status_code == 200
+    assert incidents(client)["total"] == 1
+
+
+def test_alert_without_a_matching_rule_opens_an_unclassified_incident(client: TestClient) -> None:
+    body = copy.deepcopy(bodies()[0])
+    body["alerts"][0]["labels"] = {"alertname": "DiskFull", "severity": "critical"}
+    body["alerts"][0]["fingerprint"] = "0000000000000001"
+    assert client.post(URL, json=body).status_code == 200
+    item = incidents(client)["items"][0]
+    assert item["type"] == "unclassified"
+    assert item["severity"] == "SEV2"
+    assert item["model"] is None
+    # No rule runbook: the alert's own runbook_url annotation is kept.
+    assert item["runbook"] == {"id": None, "title": None, "url": "https://runbooks.example/FeatureDrift"}
+
+
+def _settings_with(settings: Settings, **changes: Any) -> Settings:
+    return settings.model_copy(update=changes)
+
+
+def test_webhook_token_bearer_and_basic(settings: Settings) -> None:
+    app = create_app(_settings_with(settings, webhook_token="am-secret-token"))
+    body = bodies()[0]
+    with TestClient(app) as client:
+        assert client.post(URL, json=body).status_code == 401
+        wrong = client.post(URL, json=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert wrong.headers["www-authenticate"] == "Bearer"
+        assert incidents(client)["total"] == 0
+        fixture_headers = load_fixture_requests()[0]["headers"]
+        ok = client.post(URL, json=body, headers={"Authorization": fixture_headers["Authorization"]})
+        assert ok.status_code == 200
+        basic = base64.b64encode(b"alertmanager:am-secret-token").decode()
+        assert client.post(URL, json=body, headers={"Authorization": f"Basic {basic}"}).status_code == 200
+        bad_basic = base64.b64encode(b"alertmanager:wrong").decode()
+        response = client.post(URL, json=body, headers={"Authorization": f"Basic {bad_basic}"})
+        assert response.status_code == 401
+
+
+def test_body_over_the_limit_is_413(settings: Settings) -> None:
+    app = create_app(_settings_with(settings, max_body_bytes=2048))
+    body = copy.deepcopy(bodies()[1])
+    with TestClient(app) as client:
+        assert client.post(URL, json=body).status_code == 200
+        body["alerts"][0]["annotations"]["description"] = "x" * 4096
+        response = client.post(URL, content=json.dumps(body), headers={"content-type": "application/json"})
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+
+        def chunks() -> Any:  # no Content-Length: the limit holds while streaming
+            data = json.dumps(body).encode()
+            for i in range(0, len(data), 512):
+                yield data[i : i + 512]
+
+        response = client.post(URL, content=chunks(), headers={"content-type": "application/json"})
+        assert response.status_code == 413
+
+
+def test_database_down_answers_503_so_alertmanager_retries(client: TestClient) -> None:
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE incident_event")
+    response = client.post(URL, json=bodies()[0])
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"

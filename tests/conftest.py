@@ -1,0 +1,130 @@
+"""Shared fixtures: real databases (SQLite file, and PostgreSQL when
+BRIDGE_TEST_DATABASE_URL points at a server), the app with its lifespan, and fixture payloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.cli import migrate
+from app.config import Settings
+from app.db import normalize_url
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+LOCAL_FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
+TABLES = ("incident_event", "alert", "incident")
+
+
+def load_fixture_requests() -> list[dict[str, Any]]:
+    """Webhook requests captured from a real Alertmanager 0.25 (headers and body)."""
+    path = LOCAL_FIXTURES if LOCAL_FIXTURES.exists() else FIXTURES
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class PgServer:
+    """Creates throwaway databases on the PostgreSQL server named by BRIDGE_TEST_DATABASE_URL."""
+
+    def __init__(self, url: str) -> None:
+        self.base = normalize_url(url)
+        self.admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"bridge_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.base.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer | None]:
+    if not PG_SERVER_URL:
+        yield None
+        return
+    server = PgServer(PG_SERVER_URL)
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: PgServer | None) -> str | None:
+    """One migrated PostgreSQL database for the session; tests truncate it between uses."""
+    if pg_server is None:
+        return None
+    url = pg_server.create()
+    migrate(url)
+    return url
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: str | None) -> str:
+    """A migrated, empty database: SQLite in a temp dir, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bridge.db'}"
+        migrate(url)
+        return url
+    if pg_database is None:
+        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
+    _truncate(pg_database)
+    return pg_database
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped rules, so a test may edit it."""
+    target = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", target)
+    return target
+
+
+@pytest.fixture
+def runbooks_dir() -> Path:
+    return ROOT / "runbooks"
+
+
+@pytest.fixture
+def settings(database_url: str, rules_dir: Path, runbooks_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        rules_dir=rules_dir,
+        runbooks_dir=runbooks_dir,
+        public_url="http://bridge.test",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
