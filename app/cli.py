@@ -48,7 +48,7 @@ def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
 def serve(host: str, port: int) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app.main import create_app, install_sighup
     from app.rules.loader import ConfigError
 
     settings = get_settings()
@@ -63,6 +63,7 @@ def serve(host: str, port: int) -> int:
             print(problem, file=sys.stderr)
         print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
         return 2
+    install_sighup(app.state.rules)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
     return 0
 

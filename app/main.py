@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
@@ -40,15 +40,17 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
-def _install_sighup(holder: RulesHolder) -> None:
+def install_sighup(holder: RulesHolder) -> None:
+    """SIGHUP re-reads the rules, like Prometheus and Alertmanager (main thread only)."""
+
     def reload() -> None:
         with contextlib.suppress(ConfigError):  # logged by the holder; last good rules stay
             holder.reload()
 
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    except (NotImplementedError, RuntimeError, ValueError):
-        log.info("SIGHUP reload not available here; use POST /-/reload")
+    def on_sighup(_signum: int, _frame: object) -> None:
+        threading.Thread(target=reload, name="rules-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_sighup)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,7 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db, app.state.writer = db, writer
         incident_metrics.OPEN_INCIDENTS.source = lambda: _count_open(db)
         writer.start()
-        _install_sighup(rules)
         try:
             yield
         finally:

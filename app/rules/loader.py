@@ -108,24 +108,26 @@ def _format_error(where: str, label: str, exc: ValidationError) -> list[str]:
 
 
 def _build_rule(item: _Located, runbooks: dict[str, Runbook], problems: list[str]) -> Rule | None:
-    name = item.value.get("name") if isinstance(item.value, dict) else None
-    label = f"rule {name!r}" if name else "rule"
-    try:
-        spec = RuleSpec.model_validate(item.value)
-    except ValidationError as exc:
-        problems.extend(_format_error(item.where, label, exc))
-        return None
-    matchers = []
-    ok = True
-    for text in spec.matchers:
+    raw = item.value if isinstance(item.value, dict) else {}
+    label = f"rule {raw['name']!r}" if raw.get("name") else "rule"
+    # Matchers and runbook are checked even when other keys are wrong: report everything at once.
+    matchers, ok = [], True
+    raw_matchers = raw.get("matchers")
+    for text in raw_matchers if isinstance(raw_matchers, list) else []:
         try:
             matchers.append(parse_matcher(text))
         except MatcherError as exc:
             problems.append(f"{item.where}: {label}: {exc}")
             ok = False
-    if spec.runbook is not None and spec.runbook not in runbooks:
-        problems.append(f"{item.where}: {label}: unknown runbook {spec.runbook!r}")
+    runbook = raw.get("runbook")
+    if isinstance(runbook, str) and runbook not in runbooks:
+        problems.append(f"{item.where}: {label}: unknown runbook {runbook!r}")
         ok = False
+    try:
+        spec = RuleSpec.model_validate(item.value)
+    except ValidationError as exc:
+        problems.extend(_format_error(item.where, label, exc))
+        return None
     if not ok:
         return None
     return Rule(

@@ -1,0 +1,145 @@
+"""The incidents API: listing, filters, pagination, acknowledge, resolve, auth, errors."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import load_fixture_requests
+
+
+def fire(client: TestClient, alertname: str, model: str, fp: str, **labels: str) -> int:
+    body = copy.deepcopy(load_fixture_requests()[0]["body"])
+    alert = body["alerts"][0]
+    alert["labels"] = {"alertname": alertname, "model": model, **labels}
+    alert["fingerprint"] = fp
+    alert["annotations"] = {"summary": f"{alertname} on {model}"}
+    response = client.post("/webhooks/alertmanager", json=body)
+    assert response.status_code == 200, response.text
+    [incident_id] = response.json()["incidents"]
+    assert isinstance(incident_id, int)
+    return incident_id
+
+
+def listing(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/v1/incidents", params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_filters_and_pagination(client: TestClient) -> None:
+    accuracy = fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
+    fairness = fire(client, "FairnessViolation", "credit-model", "02")
+    serving = fire(client, "ModelServingErrors", "fraud-scorer", "03", severity="critical")
+    client.post(f"/api/v1/incidents/{serving}/acknowledge", json={"by": "alice"})
+    client.post(f"/api/v1/incidents/{accuracy}/resolve", json={"by": "bob"})
+
+    everything = listing(client)
+    assert everything["total"] == 3
+    assert [i["id"] for i in everything["items"]] == [serving, fairness, accuracy]  # newest first
+    assert {i["id"] for i in listing(client, status="open")["items"]} == {fairness, serving}
+    assert [i["id"] for i in listing(client, status="acknowledged")["items"]] == [serving]
+    assert [i["id"] for i in listing(client, status="resolved")["items"]] == [accuracy]
+    assert [i["id"] for i in listing(client, type="fairness_violation")["items"]] == [fairness]
+    assert {i["id"] for i in listing(client, model="fraud-scorer")["items"]} == {accuracy, serving}
+    assert [i["id"] for i in listing(client, severity="SEV2", status="open")["items"]] == [
+        serving,
+        fairness,
+    ]
+    page = listing(client, limit=1, offset=1)
+    assert page["total"] == 3 and [i["id"] for i in page["items"]] == [fairness]
+    item = everything["items"][0]
+    for field in ("id", "key", "status", "type", "severity", "title", "model", "labels", "alert_count",
+                  "runbook", "opened_at", "acknowledged_at", "resolved_at"):
+        assert field in item
+
+
+def test_bad_query_parameters_are_422(client: TestClient) -> None:
+    for params in ({"status": "sleeping"}, {"severity": "SEV9"}, {"limit": 0}, {"limit": 501}, {"offset": -1}):
+        response = client.get("/api/v1/incidents", params=params)
+        assert response.status_code == 422, params
+        assert response.json()["error"] == "invalid_request"
+
+
+def test_acknowledge_and_resolve(client: TestClient) -> None:
+    incident_id = fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
+    ack = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "alice", "note": "on it"})
+    assert ack.status_code == 200
+    assert ack.json()["changed"] is True
+    assert ack.json()["incident"]["status"] == "acknowledged"
+    assert ack.json()["incident"]["acknowledged_by"] == "alice"
+    again = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "bob"})
+    assert again.status_code == 200 and again.json()["changed"] is False
+    assert again.json()["incident"]["acknowledged_by"] == "alice"
+
+    done = client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "alice", "note": "rolled back"})
+    assert done.json()["incident"]["status"] == "resolved"
+    late_ack = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "carol"})
+    assert late_ack.status_code == 409
+    assert late_ack.json()["error"] == "invalid_transition"
+
+    timeline = client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
+    assert [(e["kind"], e["actor"]) for e in timeline if e["kind"] in ("acknowledged", "resolved")] == [
+        ("acknowledged", "alice"),
+        ("resolved", "alice"),
+    ]
+    assert timeline[-1]["message"] == "rolled back"
+
+
+def test_bad_action_calls_change_nothing(client: TestClient) -> None:
+    incident_id = fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
+    assert client.post("/api/v1/incidents/999/acknowledge", json={"by": "a"}).status_code == 404
+    assert client.get("/api/v1/incidents/999").status_code == 404
+    for body in ({}, {"by": ""}, {"by": "a", "extra": 1}, {"by": 5}):
+        response = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json=body)
+        assert response.status_code == 422, body
+    response = client.post(f"/api/v1/incidents/{incident_id}/resolve", content=b"{", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["status"] == "triggered"
+
+
+def test_api_token_guards_every_api_call(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"api_token": "s3cret-api-token"}))
+    with TestClient(app) as client:
+        assert client.get("/api/v1/incidents").status_code == 401
+        assert client.get("/api/v1/incidents", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = client.get("/api/v1/incidents", headers={"Authorization": "Bearer s3cret-api-token"})
+        assert ok.status_code == 200
+        assert client.post("/-/reload").status_code == 401
+        # Health and metrics stay open for probes and scrapers.
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+def test_open_gauge_comes_from_the_database(client: TestClient, settings: Settings) -> None:
+    fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
+    fire(client, "ModelAccuracyDrop", "churn-model", "02")
+
+    def gauge(c: TestClient) -> float:
+        line = 'bridge_incidents_open{severity="SEV2",status="triggered",type="performance_degradation"}'
+        return sum(float(x.rsplit(" ", 1)[1]) for x in c.get("/metrics").text.splitlines() if x.startswith(line))
+
+    assert gauge(client) == 2
+    # A fresh process on the same database (a restart, another replica) reports the same.
+    with TestClient(create_app(settings)) as other:
+        assert gauge(other) == 2
+
+
+def test_health_readiness_docs_and_runbook_page(client: TestClient) -> None:
+    assert client.get("/healthz").text == "ok"
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["checks"]["rules"] > 0
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/webhooks/alertmanager" in spec["paths"]
+    page = client.get("/runbooks/model-performance-degradation")
+    assert page.status_code == 200 and "Containment" in page.text
+    raw = client.get("/runbooks/model-performance-degradation", params={"format": "md"})
+    assert raw.headers["content-type"].startswith("text/markdown")
+    assert "## Containment" in raw.text and "<html" not in raw.text
+    assert client.get("/runbooks/nope").status_code == 404
