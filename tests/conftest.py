@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
 LOCAL_FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
 PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
-TABLES = ("incident_event", "alert", "incident")
+TABLES = ("notification", "escalation", "incident_event", "alert", "incident")
 
 
 def load_fixture_requests() -> list[dict[str, Any]]:

@@ -2,5 +2,6 @@
 
 from app.models.alert import Alert
 from app.models.incident import OPEN_STATUSES, Incident, IncidentEvent
+from app.models.paging import Escalation, Notification
 
-__all__ = ["OPEN_STATUSES", "Alert", "Incident", "IncidentEvent"]
+__all__ = ["OPEN_STATUSES", "Alert", "Escalation", "Incident", "IncidentEvent", "Notification"]

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from app.durations import parse_duration
+from app.oncall.config import SECTIONS as ONCALL_SECTIONS
+from app.oncall.config import OncallConfig, parse_oncall
 from app.rules.engine import IMPACT_LEVELS, Impact, Rule, RuleSet
 from app.rules.matchers import MatcherError, parse_matcher
 from app.rules.schemas import RuleSpec, SeverityMatrixSpec
+from app.rules.sources import Located, format_error
 from app.runbooks.library import Runbook, load_library
 
 # Top-level sections of the rules directory's YAML files. `list` sections are concatenated
 # across files in file-name order; `single` sections may appear in one file only.
-# Other domains add their own sections here (name -> kind); unknown names are errors.
-SECTIONS: dict[str, str] = {"rules": "list", "severity_matrix": "single"}
-# Validators for extra sections: fn(merged sections, problems) -> parsed value kept on Config.
-SECTION_PARSERS: dict[str, Callable[[dict[str, Any], list[str]], Any]] = {}
+# Unknown names are errors, so typos surface.
+SECTIONS: dict[str, str] = {"rules": "list", "severity_matrix": "single", **ONCALL_SECTIONS}
 
 
 class ConfigError(Exception):
@@ -38,14 +37,8 @@ class Config:
     ruleset: RuleSet
     runbooks: dict[str, Runbook]
     files: tuple[str, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
+    oncall: OncallConfig = field(default_factory=OncallConfig)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass
-class _Located:
-    value: Any
-    where: str
 
 
 def _item_lines(node: yaml.Node | None, section: str) -> list[int]:
@@ -58,7 +51,7 @@ def _item_lines(node: yaml.Node | None, section: str) -> list[int]:
     return []
 
 
-def _read_file(path: Path, problems: list[str]) -> dict[str, list[_Located]]:
+def _read_file(path: Path, problems: list[str]) -> dict[str, list[Located]]:
     try:
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -76,7 +69,7 @@ def _read_file(path: Path, problems: list[str]) -> dict[str, list[_Located]]:
     if not isinstance(data, dict):
         problems.append(f"{path}:1: the file must be a mapping of sections such as `rules:`")
         return {}
-    found: dict[str, list[_Located]] = {}
+    found: dict[str, list[Located]] = {}
     for name, value in data.items():
         if name not in SECTIONS:
             known = ", ".join(sorted(SECTIONS))
@@ -88,26 +81,14 @@ def _read_file(path: Path, problems: list[str]) -> dict[str, list[_Located]]:
                 continue
             lines = _item_lines(node, name)
             found[name] = [
-                _Located(item, f"{path}:{lines[i] if i < len(lines) else '?'}")
-                for i, item in enumerate(value)
+                Located(item, f"{path}:{lines[i] if i < len(lines) else '?'}") for i, item in enumerate(value)
             ]
         else:
-            found[name] = [_Located(value, str(path))]
+            found[name] = [Located(value, str(path))]
     return found
 
 
-def _format_error(where: str, label: str, exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        out.append(f"{where}: {label}: {loc + ': ' if loc else ''}{message}")
-    return out
-
-
-def _build_rule(item: _Located, runbooks: dict[str, Runbook], problems: list[str]) -> Rule | None:
+def _build_rule(item: Located, runbooks: dict[str, Runbook], problems: list[str]) -> Rule | None:
     raw = item.value if isinstance(item.value, dict) else {}
     label = f"rule {raw['name']!r}" if raw.get("name") else "rule"
     # Matchers and runbook are checked even when other keys are wrong: report everything at once.
@@ -126,7 +107,7 @@ def _build_rule(item: _Located, runbooks: dict[str, Runbook], problems: list[str
     try:
         spec = RuleSpec.model_validate(item.value)
     except ValidationError as exc:
-        problems.extend(_format_error(item.where, label, exc))
+        problems.extend(format_error(item.where, label, exc))
         return None
     if not ok:
         return None
@@ -146,14 +127,14 @@ def _build_rule(item: _Located, runbooks: dict[str, Runbook], problems: list[str
     )
 
 
-def _severity_matrix(items: list[_Located], problems: list[str]) -> dict[str, dict[str, str]] | None:
+def _severity_matrix(items: list[Located], problems: list[str]) -> dict[str, dict[str, str]] | None:
     if not items:
         return None
     item = items[0]
     try:
         matrix = TypeAdapter(SeverityMatrixSpec).validate_python(item.value)
     except ValidationError as exc:
-        problems.extend(_format_error(item.where, "severity_matrix", exc))
+        problems.extend(format_error(item.where, "severity_matrix", exc))
         return None
     cells = {(str(t), str(h)) for t, row in matrix.items() for h in row}
     missing = [f"{t}/{h}" for t in IMPACT_LEVELS for h in IMPACT_LEVELS if (t, h) not in cells]
@@ -171,7 +152,7 @@ def load_config(rules_dir: Path, runbooks_dir: Path) -> Config:
     if not rules_dir.is_dir():
         raise ConfigError([f"{rules_dir}: rules directory not found"])
     files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    merged: dict[str, list[_Located]] = {}
+    merged: dict[str, list[Located]] = {}
     for path in files:
         for name, items in _read_file(path, problems).items():
             if SECTIONS[name] == "single" and name in merged:
@@ -196,9 +177,9 @@ def load_config(rules_dir: Path, runbooks_dir: Path) -> Config:
             unknown = rule.group_with
             problems.append(f"{rule.source}: rule {rule.name!r}: group_with names unknown rule {unknown!r}")
     matrix = _severity_matrix(merged.get("severity_matrix", []), problems)
-    raw = {name: [i.value for i in items] for name, items in merged.items()}
-    extra = {name: parse(raw, problems) for name, parse in SECTION_PARSERS.items()}
+    oncall = parse_oncall(merged, problems)
     if problems:
         raise ConfigError(problems)
     ruleset = RuleSet(tuple(rules), matrix) if matrix else RuleSet(tuple(rules))
-    return Config(ruleset=ruleset, runbooks=runbooks, files=tuple(str(f) for f in files), extra=extra)
+    names = tuple(str(f) for f in files)
+    return Config(ruleset=ruleset, runbooks=runbooks, files=names, oncall=oncall)

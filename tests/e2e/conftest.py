@@ -226,7 +226,9 @@ class Bridge:
     def metric(self, sample: str, **labels: str) -> float:
         return metric_value(self.metrics(), sample, **labels)
 
-    def post_webhook(self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+    def post_webhook(
+        self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         sent = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
         sent.update(headers or {})
@@ -394,7 +396,6 @@ def fresh_database(pg_server: PgServer | None, tmp_path: Path) -> Iterator[Calla
         return url
 
     yield make
-    assert pg_server is not None or not created
     for url in created:
         assert pg_server is not None
         pg_server.drop(url)
@@ -416,8 +417,11 @@ def pg_database_url(fresh_database: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def start_bridge(tmp_path: Path) -> Iterator[Callable[[str], Bridge]]:
-    """Start incident-bridge processes on a database URL; all are stopped after the test."""
+def start_bridge(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[Callable[[str], Bridge]]:
+    """Start incident-bridge processes on a database URL; all are stopped after the test.
+
+    Depends on `fresh_database` so that the processes stop before their databases are dropped.
+    """
     started: list[Bridge] = []
 
     def start(database_url: str) -> Bridge:

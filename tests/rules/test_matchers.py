@@ -71,7 +71,7 @@ def test_matches(matcher: str, labels: dict[str, str], expected: bool) -> None:
         ('  alertname  !=  "Foo"  ', "alertname", "!=", "Foo"),
         ('x =~ "a|b"', "x", "=~", "a|b"),
         ('x!~"a.*"', "x", "!~", "a.*"),
-        ("x\t=\t'", "x", "=", "'"),
+        ('x\t=\t"tabs"', "x", "=", "tabs"),
         ('_private="v"', "_private", "=", "v"),
         ('Model_2="v"', "Model_2", "=", "v"),
         ('x="say \\"hi\\""', "x", "=", 'say "hi"'),
