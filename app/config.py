@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.durations import parse_duration
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 DEFAULT_SECRET = "development-only-secret-change-me"
 
@@ -30,12 +32,37 @@ class Settings(BaseSettings):
     intake_batch_max: int = Field(default=256, gt=0)
     log_level: str = "info"
 
+    # Paging
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "incident-bridge@localhost"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    link_ttl: str = "24h"
+    page_max_attempts: int = Field(default=8, ge=1, le=50)
+    dispatch_workers: int = Field(default=4, ge=1, le=64)
+    escalation_interval_seconds: float = Field(default=5.0, gt=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Run the escalation and retry jobs in this process (every replica may; rows are claimed).
+    run_jobs: bool = True
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("webhook_token", "api_token")
+    @field_validator("link_ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 60:
+            raise ValueError("BRIDGE_LINK_TTL must be at least 1m")
+        return value
+
+    @field_validator("webhook_token", "api_token", "smtp_host")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

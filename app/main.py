@@ -6,12 +6,14 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import disable_created_metrics
+from sqlalchemy.orm import Session
 
 from app import __version__
 from app.alerts.router import router as webhook_router
@@ -22,8 +24,15 @@ from app.errors import DomainError
 from app.incidents import metrics as incident_metrics
 from app.incidents import repository as incidents_repo
 from app.incidents.router import router as incidents_router
+from app.metrics.db_gauge import Rows
+from app.oncall.router import router as oncall_router
+from app.paging import metrics as paging_metrics
+from app.paging import repository as paging_repo
+from app.paging.delivery import Dispatcher
+from app.paging.jobs import start_scheduler
 from app.rules.loader import ConfigError
 from app.rules.service import RulesHolder
+from app.web.links import router as link_router
 from app.web import ops
 from app.web.deps import require_api_token
 
@@ -66,16 +75,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "reach this service. Set it before exposing incident-bridge."
             )
         db = Database(settings.database_url)
-        writer = IntakeWriter(
-            db, lambda: rules.current, settings.public_url, batch_max=settings.intake_batch_max
+        client = httpx.Client(
+            timeout=settings.outbound_timeout_seconds,
+            headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
-        app.state.db, app.state.writer = db, writer
-        incident_metrics.OPEN_INCIDENTS.source = lambda: _count_open(db)
+        dispatcher = Dispatcher(db, lambda: rules.current, settings, client)
+        writer = IntakeWriter(
+            db,
+            lambda: rules.current,
+            settings.public_url,
+            batch_max=settings.intake_batch_max,
+            after_commit=lambda outcome: dispatcher.submit(outcome.notifications),
+        )
+        app.state.db, app.state.writer, app.state.dispatcher = db, writer, dispatcher
+        _wire_gauges(db)
         writer.start()
+        scheduler = None
+        if settings.run_jobs:
+            scheduler = start_scheduler(
+                db,
+                lambda: rules.current,
+                dispatcher,
+                settings.escalation_interval_seconds,
+                settings.sweep_interval_seconds,
+            )
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
             writer.stop()
+            dispatcher.shutdown()
+            client.close()
             db.dispose()
 
     app = FastAPI(
@@ -89,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(webhook_router)
     app.include_router(incidents_router, dependencies=[Depends(require_api_token)])
+    app.include_router(oncall_router, dependencies=[Depends(require_api_token)])
+    app.include_router(link_router)
     app.include_router(ops.router)
     return app
 
@@ -105,6 +138,14 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _count_open(db: Database) -> list[tuple[str, str, str, int]]:
-    with db.session() as session:
-        return incidents_repo.count_open(session)
+def _wire_gauges(db: Database) -> None:
+    def rows(query: Callable[[Session], Rows]) -> Callable[[], Rows]:
+        def run() -> Rows:
+            with db.session() as session:
+                return query(session)
+
+        return run
+
+    incident_metrics.OPEN_INCIDENTS.source = rows(incidents_repo.count_open)
+    incident_metrics.UNOWNED_OPEN.source = rows(incidents_repo.count_unowned_open)
+    paging_metrics.PENDING.source = rows(paging_repo.count_pending)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from app.alerts.schemas import AlertIn
 from app.incidents import repository as incidents_repo
 from app.incidents import service as incidents
-from app.models import Alert, Incident
+from app.models import Alert, Incident, Notification
+from app.paging import service as paging
 from app.rules.engine import Classification
 from app.rules.loader import Config
 
@@ -35,6 +36,8 @@ class IngestOutcome:
     reopened: Counter[tuple[str, str]] = field(default_factory=Counter)
     resolved: Counter[tuple[str, str]] = field(default_factory=Counter)
     changed: set[int] = field(default_factory=set)  # incidents whose state changed
+    unowned: Counter[tuple[str, str]] = field(default_factory=Counter)  # opened for unknown models
+    notifications: list[int] = field(default_factory=list)  # pages to send after commit
 
 
 def runbook_ref(
@@ -63,6 +66,7 @@ class _Batch:
         self.alerts: dict[str, Alert] = {}
         self.by_key: dict[str, Incident] = {}
         self.by_id: dict[int, Incident] = {}
+        self.pages: list[Notification] = []
 
     def load(self, items: Sequence[tuple[AlertIn, Classification]]) -> None:
         keys = sorted({c.key for _, c in items})
@@ -98,6 +102,7 @@ class _Batch:
             and self.now - incident.resolved_at <= c.reopen_window
         ):
             incidents.reopen(self.session, incident, actor, self.now)
+            self.pages += paging.on_reopened(self.session, self.config, incident, self.now)
             self.out.reopened[(incident.type, incident.severity)] += 1
             self.out.changed.add(incident.id)
             return incident
@@ -107,7 +112,10 @@ class _Batch:
         )
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident
+        self.pages += paging.on_opened(self.session, self.config, incident, self.now)
         self.out.opened[(incident.type, incident.severity)] += 1
+        if incident.unowned:
+            self.out.unowned[(incident.type, incident.severity)] += 1
         self.out.changed.add(incident.id)
         return incident
 
@@ -158,6 +166,7 @@ class _Batch:
         )
         if incidents.raise_severity(self.session, incident, c.severity, alert.source, self.now):
             self.out.changed.add(incident.id)
+            self.pages += paging.on_severity_raised(self.session, self.config, incident, self.now)
         return incident.id
 
     def resolved(self, alert: AlertIn) -> int | None:
@@ -206,6 +215,7 @@ class _Batch:
             if not incident.is_open:
                 self.out.resolved[(incident.type, incident.severity)] += 1
                 self.out.changed.add(incident.id)
+                self.pages += paging.after_action(self.session, self.config, incident, "resolve", self.now)
         return incident.id
 
 
@@ -230,4 +240,5 @@ def ingest(
                 touched.append(incident_id)
         batch.out.incident_ids.append(touched)
     session.flush()
+    batch.out.notifications = [n.id for n in batch.pages]
     return batch.out

@@ -64,6 +64,8 @@ def publish(outcome: IngestOutcome) -> None:
         incident_metrics.INCIDENTS_REOPENED.labels(type_, severity).inc(n)
     for (type_, severity), n in outcome.resolved.items():
         incident_metrics.INCIDENTS_RESOLVED.labels(type_, severity, "alerts").inc(n)
+    for (type_, severity), n in outcome.unowned.items():
+        incident_metrics.UNOWNED_OPENED.labels(type_, severity).inc(n)
 
 
 class IntakeWriter:

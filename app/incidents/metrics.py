@@ -1,15 +1,10 @@
-"""Prometheus series of incidents; the open gauge is computed from the database on scrape."""
+"""Prometheus series of incidents; gauges of state are computed from the database on scrape."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from prometheus_client import Counter, Histogram
 
-from prometheus_client import REGISTRY, Counter
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
-log = logging.getLogger(__name__)
+from app.metrics.db_gauge import DbGauge
 
 INCIDENTS_OPENED = Counter("bridge_incidents_opened", "Incidents opened", ["type", "severity"])
 INCIDENTS_REOPENED = Counter(
@@ -21,33 +16,27 @@ INCIDENTS_RESOLVED = Counter("bridge_incidents_resolved", "Incidents resolved", 
 INCIDENTS_ACKNOWLEDGED = Counter(
     "bridge_incidents_acknowledged", "Incidents acknowledged", ["type", "severity"]
 )
-
-CountSource = Callable[[], list[tuple[str, str, str, int]]]
-
-
-class OpenIncidentsCollector(Collector):
-    """bridge_incidents_open from the database: right after a restart and across replicas."""
-
-    def __init__(self) -> None:
-        self.source: CountSource | None = None
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        gauge = GaugeMetricFamily(
-            "bridge_incidents_open",
-            "Incidents not yet resolved, by type, severity and status",
-            labels=["type", "severity", "status"],
-        )
-        if self.source is not None:
-            try:
-                for type_, severity, status, count in self.source():
-                    gauge.add_metric([type_, severity, status], count)
-            except Exception:  # a scrape must not fail because the database blinked
-                log.exception("could not count open incidents for /metrics")
-        yield gauge
-
-
-OPEN_INCIDENTS = OpenIncidentsCollector()
-REGISTRY.register(OPEN_INCIDENTS)
+UNOWNED_OPENED = Counter(
+    "bridge_incidents_unowned_opened",
+    "Incidents opened for a model the registry does not know",
+    ["type", "severity"],
+)
+TIME_TO_ACKNOWLEDGE = Histogram(
+    "bridge_time_to_acknowledge_seconds",
+    "From incident opened to first acknowledgement",
+    ["type", "severity"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
+OPEN_INCIDENTS = DbGauge(
+    "bridge_incidents_open",
+    "Incidents not yet resolved, by type, severity and status",
+    ["type", "severity", "status"],
+)
+UNOWNED_OPEN = DbGauge(
+    "bridge_incidents_unowned_open",
+    "Open incidents about a model the registry does not know",
+    ["type", "severity"],
+)
 
 
 def count_action(action: str, type_: str, severity: str) -> None:

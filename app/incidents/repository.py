@@ -106,11 +106,20 @@ def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
     )
 
 
-def count_open(session: Session) -> list[tuple[str, str, str, int]]:
-    """(type, severity, status, count) of open incidents: the source of the open gauge."""
+def count_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
+    """((type, severity, status), count) of open incidents: the source of the open gauge."""
     rows = session.execute(
         select(Incident.type, Incident.severity, Incident.status, func.count())
         .where(Incident.status.in_(OPEN_STATUSES))
         .group_by(Incident.type, Incident.severity, Incident.status)
     )
-    return [(t, s, st, int(n)) for t, s, st, n in rows]
+    return [((t, s, st), float(n)) for t, s, st, n in rows]
+
+
+def count_unowned_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
+    rows = session.execute(
+        select(Incident.type, Incident.severity, func.count())
+        .where(Incident.status.in_(OPEN_STATUSES), Incident.unowned.is_(True))
+        .group_by(Incident.type, Incident.severity)
+    )
+    return [((t, s), float(n)) for t, s, n in rows]

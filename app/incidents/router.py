@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from app.db import Database, utcnow
 from app.errors import NotFound
-from app.incidents import metrics, repository, service, state
+from app.incidents import repository, state
+from app.incidents.actions import perform
 from app.incidents.schemas import (
     ActionIn,
     ActionResult,
@@ -58,13 +58,11 @@ def get_incident(incident_id: int, session: Annotated[Session, Depends(read_sess
 
 
 def _act(request: Request, incident_id: int, action: str, body: ActionIn) -> ActionResult:
-    db: Database = request.app.state.db
-    with db.session(write=True) as session:
-        incident, changed = service.act(session, incident_id, action, body.by, body.note, utcnow())
-        result = ActionResult(changed=changed, incident=IncidentRead.model_validate(incident))
-    if changed:
-        metrics.count_action(action, incident.type, incident.severity)
-    return result
+    state_ = request.app.state
+    outcome = perform(
+        state_.db, lambda: state_.rules.current, state_.dispatcher, incident_id, action, body.by, body.note
+    )
+    return ActionResult(changed=outcome.changed, incident=outcome.incident)
 
 
 @router.post("/{incident_id}/acknowledge", response_model=ActionResult)

@@ -24,7 +24,9 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(20))
     contact: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    kind: Mapped[str] = mapped_column(String(20))  # page, escalation, severity, acknowledge, resolve, fallback
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # page, escalation, severity, acknowledge, resolve, fallback
     step: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -50,9 +52,7 @@ class Escalation(Base):
 
     __tablename__ = "escalation"
 
-    incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True
-    )
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
     policy: Mapped[dict[str, Any]] = mapped_column(JSONType)  # frozen snapshot
     next_index: Mapped[int] = mapped_column(Integer, default=0)  # into the flattened schedule
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)

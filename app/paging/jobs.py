@@ -1,0 +1,58 @@
+"""Scheduled paging work. The due times live in the database; APScheduler only ticks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from app.db import Database, utcnow
+from app.paging import service
+from app.paging.delivery import Dispatcher
+from app.rules.loader import Config
+
+log = logging.getLogger(__name__)
+
+
+def escalate(db: Database, config: Callable[[], Config], dispatcher: Dispatcher) -> int:
+    """Fire due escalation steps, then send their pages. Returns how many pages."""
+    with db.session(write=True) as session:
+        pages = service.run_escalations(session, config(), dispatcher.clock())
+        session.flush()
+        ids = [p.id for p in pages]
+    dispatcher.submit(ids)
+    return len(ids)
+
+
+def _guard(name: str, job: Callable[[], int]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:  # logged; the next tick tries again, nothing is lost
+            log.exception("%s failed", name)
+
+    return run
+
+
+def start_scheduler(
+    db: Database,
+    config: Callable[[], Config],
+    dispatcher: Dispatcher,
+    escalation_seconds: float,
+    sweep_seconds: float,
+) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
+    scheduler.add_job(
+        _guard("escalation", lambda: escalate(db, config, dispatcher)),
+        "interval",
+        seconds=escalation_seconds,
+        id="escalate",
+        **common,
+    )
+    scheduler.add_job(
+        _guard("sweep", dispatcher.sweep), "interval", seconds=sweep_seconds, id="sweep", **common
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,81 @@
+"""What a page says, whatever the channel: built once per delivery from the incident."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SUBJECT_PREFIX = {
+    "page": "",
+    "severity": "Severity raised: ",
+    "acknowledge": "Acknowledged: ",
+    "resolve": "Resolved: ",
+    "fallback": "UNDELIVERED PAGE: ",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    delivery_id: str
+    kind: str  # page, severity, acknowledge, resolve, fallback
+    recipient: str
+    incident_id: int
+    incident_key: str
+    title: str
+    status: str
+    severity: str
+    type: str
+    model: str | None
+    owner: str | None
+    opened_at: datetime
+    urgency: str  # high or low
+    runbook_title: str | None = None
+    runbook_url: str | None = None
+    containment: tuple[str, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)  # acknowledge, resolve, view
+    note: str = ""
+    step: int | None = None
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+
+    @property
+    def subject(self) -> str:
+        model = f" on {self.model}" if self.model else ""
+        return f"{SUBJECT_PREFIX.get(self.kind, '')}[{self.severity}] {self.title}{model}"
+
+    @property
+    def headline(self) -> str:
+        """One line a phone lock screen can show."""
+        kind = self.type.replace("_", " ")
+        return f"{self.severity} {kind}: {self.title}" + (f" (model {self.model})" if self.model else "")
+
+    def text(self) -> str:
+        """The plain-text body shared by email and chat fallbacks."""
+        lines = [self.headline, ""]
+        if self.note:
+            lines += [self.note, ""]
+        lines += [
+            f"Incident #{self.incident_id} is {self.status}.",
+            f"Severity: {self.severity}    Type: {self.type}",
+            f"Model: {self.model or 'unknown'}    Owner: {self.owner or 'unowned'}",
+        ]
+        if self.containment:
+            lines += ["", "Contain first:"]
+            lines += [f"  {i}. {step}" for i, step in enumerate(self.containment[:3], start=1)]
+        if self.runbook_url:
+            lines += ["", f"Runbook: {self.runbook_title or self.runbook_url} - {self.runbook_url}"]
+        if self.links:
+            lines += [""]
+            if self.kind in ("page", "severity", "fallback"):
+                lines.append(f"Acknowledge: {self.links['acknowledge']}")
+                lines.append(f"Resolve:     {self.links['resolve']}")
+            lines.append(f"View:        {self.links['view']}")
+        return "\n".join(lines) + "\n"
+
+
+class DeliveryError(Exception):
+    """A failed send; `retryable` says whether trying again may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

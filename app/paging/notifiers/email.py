@@ -1,0 +1,66 @@
+"""Email over SMTP: a text and an HTML part, headers that let mail clients thread a page."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from app.paging.message import DeliveryError, Message
+from app.web.rendering import TEMPLATES
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    sender: str = "incident-bridge@localhost"
+    starttls: bool = False
+    use_ssl: bool = False
+    timeout: float = 10.0
+
+
+def build(message: Message, to: str, sender: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = message.subject
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(idstring=message.delivery_id, domain="incident-bridge")
+    # Every message about one incident lands in one thread.
+    mail["References"] = f"<incident-{message.incident_id}@incident-bridge>"
+    mail["X-Incident-Bridge-Delivery"] = message.delivery_id
+    if message.urgency == "high" and message.kind in ("page", "severity", "fallback"):
+        mail["X-Priority"] = "1"
+        mail["Importance"] = "high"
+    mail.set_content(message.text())
+    mail.add_alternative(TEMPLATES.get_template("email.html").render(m=message), subtype="html")
+    return mail
+
+
+def send(smtp: SmtpSettings, contact: dict[str, Any], message: Message) -> None:
+    if not smtp.host:
+        raise DeliveryError("email is not configured: set BRIDGE_SMTP_HOST", retryable=False)
+    mail = build(message, contact["address"], smtp.sender)
+    try:
+        factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
+        with factory(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+            if smtp.starttls and not smtp.use_ssl:
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(mail)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=False) from exc
+    except smtplib.SMTPResponseException as exc:
+        # 5xx replies are permanent, 4xx temporary (RFC 5321).
+        raise DeliveryError(
+            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
+        ) from exc
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}", retryable=True) from exc

@@ -1,0 +1,60 @@
+"""PagerDuty Events API v2: trigger, acknowledge, resolve, deduplicated on the incident key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from app.paging.message import Message
+from app.paging.notifiers.http import post
+
+EVENT_ACTION = {
+    "page": "trigger",
+    "severity": "trigger",
+    "fallback": "trigger",
+    "acknowledge": "acknowledge",
+    "resolve": "resolve",
+}
+PD_SEVERITY = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning", "SEV4": "info"}
+
+
+def payload(routing_key: str, message: Message) -> dict[str, Any]:
+    action = EVENT_ACTION[message.kind]
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": message.incident_key[:255],
+    }
+    if action == "trigger":
+        event["payload"] = {
+            "summary": message.headline[:1024],
+            "source": message.model or "incident-bridge",
+            "severity": PD_SEVERITY.get(message.severity, "error"),
+            "component": message.model,
+            "class": message.type,
+            "custom_details": {
+                "incident_id": message.incident_id,
+                "owner": message.owner,
+                "contain_first": list(message.containment[:3]),
+                "runbook": message.runbook_url,
+            },
+        }
+        links = (
+            [{"href": message.links["view"], "text": "Incident in incident-bridge"}] if message.links else []
+        )
+        if message.runbook_url:
+            links.append(
+                {"href": message.runbook_url, "text": f"Runbook: {message.runbook_title or ''}".strip()}
+            )
+        event["links"] = links
+        event["client"] = "incident-bridge"
+        if message.links:
+            event["client_url"] = message.links["view"]
+    return event
+
+
+def send(client: httpx.Client, contact: dict[str, Any], message: Message, events_url: str) -> None:
+    body = orjson.dumps(payload(contact["routing_key"], message))
+    post(client, events_url, body, {"Content-Type": "application/json"})

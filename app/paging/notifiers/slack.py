@@ -1,0 +1,83 @@
+"""Slack incoming webhooks with Block Kit: what broke, containment first, buttons to act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from app.paging.message import Message
+from app.paging.notifiers.http import post
+
+SEVERITY_EMOJI = {"SEV1": ":rotating_light:", "SEV2": ":red_circle:", "SEV3": ":large_orange_circle:"}
+
+
+def _plain(text: str, limit: int = 150) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+
+
+def payload(message: Message) -> dict[str, Any]:
+    emoji = SEVERITY_EMOJI.get(message.severity, ":large_yellow_circle:")
+    fields = [
+        f"*Severity*\n{message.severity}",
+        f"*Type*\n{message.type.replace('_', ' ')}",
+        f"*Model*\n{message.model or 'unknown'}",
+        f"*Owner*\n{message.owner or 'unowned'}",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(f"{message.subject}")},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} *{message.headline}*"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if message.note:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": message.note[:2000]}]})
+    if message.containment:
+        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(message.containment[:3], start=1))
+        runbook = (
+            f"\n<{message.runbook_url}|Runbook: {message.runbook_title or 'open'}>"
+            if message.runbook_url
+            else ""
+        )
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*Contain first*\n{steps}{runbook}"[:3000]},
+            }
+        )
+    if message.links:
+        buttons = []
+        if message.kind in ("page", "severity", "fallback"):
+            buttons.append(
+                {
+                    "type": "button",
+                    "style": "primary",
+                    "text": _plain("Acknowledge"),
+                    "url": message.links["acknowledge"],
+                    "action_id": "acknowledge",
+                }
+            )
+            buttons.append(
+                {
+                    "type": "button",
+                    "text": _plain("Resolve"),
+                    "url": message.links["resolve"],
+                    "action_id": "resolve",
+                }
+            )
+        buttons.append(
+            {
+                "type": "button",
+                "text": _plain("View incident"),
+                "url": message.links["view"],
+                "action_id": "view",
+            }
+        )
+        blocks.append({"type": "actions", "elements": buttons})
+    # `text` is the notification fallback (phones, screen readers).
+    return {"text": message.headline, "blocks": blocks}
+
+
+def send(client: httpx.Client, contact: dict[str, Any], message: Message) -> None:
+    body = orjson.dumps(payload(message))
+    post(client, contact["webhook_url"], body, {"Content-Type": "application/json"})

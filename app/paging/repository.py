@@ -1,0 +1,117 @@
+"""All SQL of paging: the outbox and the escalation clock, claimed so a page goes out once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.models import Escalation, Notification
+from app.models.paging import CANCELLED, PENDING, SENDING
+
+PAGING_KINDS = ("page", "severity", "fallback")
+
+
+def _claimable(now: datetime) -> object:
+    return or_(
+        and_(Notification.status == PENDING, Notification.next_attempt_at <= now),
+        # A sender that crashed mid-send: its lease ran out, someone else takes over.
+        and_(Notification.status == SENDING, Notification.claimed_until < now),
+    )
+
+
+def claim(session: Session, notification_id: int, now: datetime, lease: timedelta) -> Notification | None:
+    """Take one notification for sending; None when it is not due or someone else has it."""
+    claimed = session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, _claimable(now))  # type: ignore[arg-type]
+        .values(status=SENDING, claimed_until=now + lease, attempts=Notification.attempts + 1)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if claimed is None:
+        return None
+    row = session.get(Notification, notification_id, populate_existing=True)
+    return row
+
+
+def claim_due(session: Session, now: datetime, lease: timedelta, limit: int) -> list[int]:
+    """Claim a batch of due notifications (SKIP LOCKED: replicas take different rows)."""
+    ids = list(
+        session.scalars(
+            select(Notification.id)
+            .where(_claimable(now))  # type: ignore[arg-type]
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(status=SENDING, claimed_until=now + lease, attempts=Notification.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def cancel_pending(session: Session, incident_id: int) -> int:
+    """Cancel every page of the incident not yet sent; returns how many."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.incident_id == incident_id,
+            Notification.status == PENDING,
+            Notification.kind.in_(PAGING_KINDS),
+        )
+        .values(status=CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def paged_contacts(session: Session, incident_id: int) -> list[Notification]:
+    """Notifications that reached (or are reaching) someone about this incident."""
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(
+                Notification.incident_id == incident_id,
+                Notification.kind.in_(("page", "severity")),
+                Notification.status.in_(("delivered", SENDING)),
+            )
+            .order_by(Notification.id)
+        )
+    )
+
+
+def due_escalations(session: Session, now: datetime, limit: int) -> list[Escalation]:
+    return list(
+        session.scalars(
+            select(Escalation)
+            .where(Escalation.due_at.is_not(None), Escalation.due_at <= now)
+            .order_by(Escalation.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def escalation_of(session: Session, incident_id: int) -> Escalation | None:
+    return session.get(Escalation, incident_id)
+
+
+def count_pending(session: Session) -> list[tuple[tuple[str, ...], float]]:
+    rows = session.execute(
+        select(Notification.channel, func.count())
+        .where(Notification.status.in_((PENDING, SENDING)))
+        .group_by(Notification.channel)
+    )
+    return [((channel,), float(n)) for channel, n in rows]
+
+
+def by_ids(session: Session, ids: Iterable[int]) -> list[Notification]:
+    return list(session.scalars(select(Notification).where(Notification.id.in_(list(ids)))))

@@ -1,0 +1,201 @@
+"""Paging decisions, inside the caller's transaction: who to page, when, and what to cancel.
+
+Every function writes notification rows (the outbox) and returns them; the caller hands their
+ids to the dispatcher after commit. Nothing here sends anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.incidents.service import SYSTEM_ACTOR, record
+from app.models import Escalation, Incident, Notification
+from app.models.paging import PENDING
+from app.oncall.config import OncallConfig
+from app.oncall.service import resolve_targets
+from app.paging import metrics, repository
+from app.paging.escalation import schedule
+from app.rules.loader import Config
+
+Pages = list[Notification]
+
+
+def urgency_of(oncall: OncallConfig, severity: str) -> str:
+    return "high" if severity in oncall.high_urgency else "low"
+
+
+def _notification(
+    incident: Incident, recipient: str, contact: dict[str, Any], kind: str, step: int | None, now: datetime
+) -> Notification:
+    return Notification(
+        incident_id=incident.id,
+        delivery_id=str(uuid.uuid4()),
+        recipient=recipient,
+        channel=contact["type"],
+        contact=contact,
+        kind=kind,
+        step=step,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def page_people(
+    session: Session,
+    oncall: OncallConfig,
+    incident: Incident,
+    people: list[str],
+    kind: str,
+    step: int | None,
+    now: datetime,
+) -> Pages:
+    """One notification per contact method that fits the incident's urgency."""
+    urgency = urgency_of(oncall, incident.severity)
+    rows = []
+    for person_id in people:
+        for contact in oncall.people[person_id].contact:
+            if urgency in contact.urgency:
+                rows.append(_notification(incident, person_id, contact.model_dump(), kind, step, now))
+    session.add_all(rows)
+    return rows
+
+
+def _fire_due(session: Session, cfg: Config, incident: Incident, esc: Escalation, now: datetime) -> Pages:
+    plan = schedule(esc.policy)
+    rows: list[Notification] = []
+    while esc.due_at is not None and esc.due_at <= now:
+        entry = plan[esc.next_index]
+        people, problems = resolve_targets(cfg.oncall, entry.notify, incident.owner, now)
+        for problem in problems:
+            record(session, incident, "paging_problem", SYSTEM_ACTOR, now, problem)
+        rows += page_people(session, cfg.oncall, incident, people, "page", entry.step, now)
+        label = f"step {entry.step + 1}" + (f" (repeat {entry.round})" if entry.round else "")
+        who = ", ".join(people) or "nobody"
+        kind = "paged" if esc.next_index == 0 else "escalated"
+        record(
+            session,
+            incident,
+            kind,
+            SYSTEM_ACTOR,
+            now,
+            f"{label}: paged {who}",
+            {"step": entry.step, "round": entry.round, "people": people},
+        )
+        metrics.ESCALATIONS.labels(str(entry.step + 1)).inc()
+        esc.next_index += 1
+        esc.due_at = esc.started_at + plan[esc.next_index].offset if esc.next_index < len(plan) else None
+    return rows
+
+
+def on_opened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
+    """Freeze owner and policy onto a new incident and page the first step."""
+    oncall = cfg.oncall
+    model = oncall.models.get(incident.model) if incident.model else None
+    if model is None:
+        incident.unowned = True
+        policy_id = oncall.default_policy
+    else:
+        incident.owner, incident.team = model.owner, model.team
+        policy_id = model.escalation_policy or oncall.default_policy
+    policy = oncall.policies.get(policy_id) if policy_id else None
+    if policy is None:
+        if oncall.policies:
+            record(
+                session,
+                incident,
+                "paging_problem",
+                SYSTEM_ACTOR,
+                now,
+                "no escalation policy for this model and no default_escalation_policy: nobody paged",
+            )
+        return []
+    incident.escalation_policy = policy.id
+    snapshot = policy.snapshot()
+    esc = Escalation(
+        incident_id=incident.id,
+        policy=snapshot,
+        next_index=0,
+        started_at=now,
+        due_at=now + schedule(snapshot)[0].offset,
+    )
+    session.add(esc)
+    return _fire_due(session, cfg, incident, esc, now)
+
+
+def on_reopened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
+    """A flap: the escalation starts over from its first step."""
+    esc = repository.escalation_of(session, incident.id)
+    if esc is None:
+        return []
+    esc.started_at, esc.next_index = now, 0
+    esc.due_at = now + schedule(esc.policy)[0].offset
+    return _fire_due(session, cfg, incident, esc, now)
+
+
+def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
+    """Tell everyone already paged that it got worse (with the new urgency)."""
+    if not incident.is_open:
+        return []
+    people = list(dict.fromkeys(n.recipient for n in repository.paged_contacts(session, incident.id)))
+    people = [p for p in people if p in cfg.oncall.people]
+    return page_people(session, cfg.oncall, incident, people, "severity", None, now)
+
+
+def _stop(session: Session, incident_id: int) -> None:
+    cancelled = repository.cancel_pending(session, incident_id)
+    if cancelled:
+        metrics.NOTIFICATIONS.labels("any", "cancelled").inc(cancelled)
+    esc = repository.escalation_of(session, incident_id)
+    if esc is not None:
+        esc.due_at = None
+
+
+def after_action(session: Session, cfg: Config, incident: Incident, action: str, now: datetime) -> Pages:
+    """Acknowledge or resolve: cancel pending pages and escalation at once, then tell the paged.
+
+    Acknowledge only syncs PagerDuty; resolve notifies every contact that was paged.
+    """
+    _stop(session, incident.id)
+    seen: set[tuple[str, str]] = set()
+    rows = []
+    for sent in repository.paged_contacts(session, incident.id):
+        if action == "acknowledge" and sent.channel != "pagerduty":
+            continue
+        ident = (sent.recipient, repr(sorted(sent.contact.items())))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        rows.append(_notification(incident, sent.recipient, sent.contact, action, None, now))
+    session.add_all(rows)
+    return rows
+
+
+def fallback(session: Session, cfg: Config, failed: Notification, incident: Incident, now: datetime) -> Pages:
+    """A page that could not be delivered goes to the team's fallback channel."""
+    team = cfg.oncall.teams.get(incident.team or "")
+    if failed.kind in ("fallback", "acknowledge", "resolve") or team is None or not team.fallback:
+        return []
+    rows = [
+        _notification(incident, f"team:{team.id}", contact.model_dump(), "fallback", failed.step, now)
+        for contact in team.fallback
+    ]
+    session.add_all(rows)
+    return rows
+
+
+def run_escalations(session: Session, cfg: Config, now: datetime, limit: int = 100) -> Pages:
+    """Fire every escalation step that is due (rows claimed with SKIP LOCKED)."""
+    rows: list[Notification] = []
+    for esc in repository.due_escalations(session, now, limit):
+        incident = session.get(Incident, esc.incident_id)
+        if incident is None or incident.status != "triggered":
+            esc.due_at = None
+            continue
+        rows += _fire_due(session, cfg, incident, esc, now)
+    return rows
