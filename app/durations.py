@@ -26,4 +26,7 @@ def parse_duration(text: str | int) -> timedelta:
         pos = match.end()
     if pos != len(value) or not value:
         raise ValueError(f"invalid duration {text!r}: use forms such as 30s, 10m, 1h30m, 6h, 1d")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None

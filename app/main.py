@@ -32,9 +32,9 @@ from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
 from app.rules.loader import ConfigError
 from app.rules.service import RulesHolder
-from app.web.links import router as link_router
 from app.web import ops
 from app.web.deps import require_api_token
+from app.web.links import router as link_router
 
 log = logging.getLogger("incident_bridge")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series clutter dashboards

@@ -93,10 +93,15 @@ class Classification:
     reopen_window: timedelta
 
 
+def _escape(value: str) -> str:
+    """Label values quoted as Prometheus prints them, so no two groups share a key."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def incident_key(rule: str, group_by: Sequence[str], labels: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """The dedup key: the rule name plus the values of its group_by labels."""
     group = {name: labels.get(name, "") for name in group_by}
-    body = ",".join(f'{name}="{value}"' for name, value in sorted(group.items()))
+    body = ",".join(f'{name}="{_escape(value)}"' for name, value in sorted(group.items()))
     key = f"{rule}:{{{body}}}"
     if len(key) > MAX_KEY_LENGTH:
         key = f"{rule}:sha256:{hashlib.sha256(body.encode()).hexdigest()}"

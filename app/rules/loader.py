@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -41,6 +42,29 @@ class Config:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+
+
+def _no_duplicate_keys(loader: StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            continue  # unhashable keys are reported by the constructor below
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, f"key {key!r} appears twice", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
 def _item_lines(node: yaml.Node | None, section: str) -> list[int]:
     """Line numbers (1-based) of each item of a top-level list section."""
     if not isinstance(node, yaml.MappingNode):
@@ -54,8 +78,8 @@ def _item_lines(node: yaml.Node | None, section: str) -> list[int]:
 def _read_file(path: Path, problems: list[str]) -> dict[str, list[Located]]:
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=StrictLoader)
+        data = yaml.load(text, Loader=StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -150,7 +174,7 @@ def load_config(rules_dir: Path, runbooks_dir: Path) -> Config:
     runbooks, runbook_problems = load_library(runbooks_dir)
     problems.extend(runbook_problems)
     if not rules_dir.is_dir():
-        raise ConfigError([f"{rules_dir}: rules directory not found"])
+        raise ConfigError([*problems, f"{rules_dir}: rules directory not found"])
     files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     merged: dict[str, list[Located]] = {}
     for path in files:

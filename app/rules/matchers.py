@@ -10,6 +10,7 @@ _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""",
     re.DOTALL,
 )
+_LEADING_FLAGS = re.compile(r"^\(\?[ims]+\)")
 _ESCAPES = {"n": "\n", '"': '"', "\\": "\\"}
 
 
@@ -68,11 +69,17 @@ def parse_matcher(text: str) -> Matcher:
     if not found:
         raise MatcherError(f'cannot parse matcher {text!r}: expected label="value" (or !=, =~, !~)')
     name, op = found.group("name"), found.group("op")
-    value = _unquote(found.group("value"))
+    try:
+        value = _unquote(found.group("value"))
+    except MatcherError as exc:
+        raise MatcherError(f"cannot parse matcher {text!r}: {exc}") from None
     pattern = None
     if op in ("=~", "!~"):
+        # Leading inline flags such as (?i) stay in front of the anchoring group (Go RE2 allows them).
+        flags = _LEADING_FLAGS.match(value)
+        prefix, body = (flags.group(0), value[flags.end() :]) if flags else ("", value)
         try:
-            pattern = re.compile(f"(?:{value})")
+            pattern = re.compile(f"{prefix}(?:{body})")
         except re.error as exc:
             raise MatcherError(f"bad regex in matcher {text!r}: {exc}") from exc
     return Matcher(name=name, op=op, value=value, pattern=pattern)

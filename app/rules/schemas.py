@@ -38,14 +38,14 @@ class RuleSpec(Strict):
     runbook: str | None = None
     group_with: str | None = None
     auto_resolve: StrictBool = True
-    reopen_window: str = "1h"
+    reopen_window: str | int = "1h"
     description: str = ""
 
     @field_validator("reopen_window")
     @classmethod
-    def _duration(cls, value: str) -> str:
+    def _duration(cls, value: str | int) -> str:
         parse_duration(value)
-        return value
+        return str(value)
 
     @field_validator("group_by")
     @classmethod

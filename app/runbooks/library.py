@@ -57,7 +57,11 @@ def parse_runbook(path: Path) -> Runbook:
     for index, heading in enumerate(headings):
         end = headings[index + 1].start() if index + 1 < len(headings) else len(body)
         sections[heading.group(1).strip().lower()] = body[heading.end() : end].strip()
-    types = meta.get("types") or ()
+    types = meta.get("types") or []
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise RunbookError(f"{path}: `types` must be a list of incident types")
     return Runbook(
         id=runbook_id,
         title=title.strip(),
@@ -77,8 +81,11 @@ def load_library(directory: Path) -> tuple[dict[str, Runbook], list[str]]:
     for path in sorted(directory.glob("*.md")):
         try:
             runbook = parse_runbook(path)
-        except (RunbookError, OSError, UnicodeDecodeError) as exc:
+        except RunbookError as exc:
             problems.append(str(exc))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read: {exc}")
             continue
         if runbook.id in runbooks:
             problems.append(f"{path}: duplicate runbook id {runbook.id!r}")

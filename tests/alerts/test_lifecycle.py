@@ -187,7 +187,9 @@ def test_acknowledge_then_resolve_records_actors(db: Database, config: Config) -
     with db.session() as session:
         events = list(
             session.scalars(
-                select(IncidentEvent).where(IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.id)
+                select(IncidentEvent)
+                .where(IncidentEvent.incident_id == incident.id)
+                .order_by(IncidentEvent.id)
             )
         )
     assert [(e.kind, e.actor) for e in events][-2:] == [("acknowledged", "alice"), ("resolved", "bob")]

@@ -54,13 +54,32 @@ def test_filters_and_pagination(client: TestClient) -> None:
     page = listing(client, limit=1, offset=1)
     assert page["total"] == 3 and [i["id"] for i in page["items"]] == [fairness]
     item = everything["items"][0]
-    for field in ("id", "key", "status", "type", "severity", "title", "model", "labels", "alert_count",
-                  "runbook", "opened_at", "acknowledged_at", "resolved_at"):
+    for field in (
+        "id",
+        "key",
+        "status",
+        "type",
+        "severity",
+        "title",
+        "model",
+        "labels",
+        "alert_count",
+        "runbook",
+        "opened_at",
+        "acknowledged_at",
+        "resolved_at",
+    ):
         assert field in item
 
 
 def test_bad_query_parameters_are_422(client: TestClient) -> None:
-    for params in ({"status": "sleeping"}, {"severity": "SEV9"}, {"limit": 0}, {"limit": 501}, {"offset": -1}):
+    for params in (
+        {"status": "sleeping"},
+        {"severity": "SEV9"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+    ):
         response = client.get("/api/v1/incidents", params=params)
         assert response.status_code == 422, params
         assert response.json()["error"] == "invalid_request"
@@ -77,7 +96,9 @@ def test_acknowledge_and_resolve(client: TestClient) -> None:
     assert again.status_code == 200 and again.json()["changed"] is False
     assert again.json()["incident"]["acknowledged_by"] == "alice"
 
-    done = client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "alice", "note": "rolled back"})
+    done = client.post(
+        f"/api/v1/incidents/{incident_id}/resolve", json={"by": "alice", "note": "rolled back"}
+    )
     assert done.json()["incident"]["status"] == "resolved"
     late_ack = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "carol"})
     assert late_ack.status_code == 409
@@ -98,7 +119,9 @@ def test_bad_action_calls_change_nothing(client: TestClient) -> None:
     for body in ({}, {"by": ""}, {"by": "a", "extra": 1}, {"by": 5}):
         response = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json=body)
         assert response.status_code == 422, body
-    response = client.post(f"/api/v1/incidents/{incident_id}/resolve", content=b"{", headers={"content-type": "application/json"})
+    response = client.post(
+        f"/api/v1/incidents/{incident_id}/resolve", content=b"{", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert client.get(f"/api/v1/incidents/{incident_id}").json()["status"] == "triggered"
 
@@ -122,7 +145,9 @@ def test_open_gauge_comes_from_the_database(client: TestClient, settings: Settin
 
     def gauge(c: TestClient) -> float:
         line = 'bridge_incidents_open{severity="SEV2",status="triggered",type="performance_degradation"}'
-        return sum(float(x.rsplit(" ", 1)[1]) for x in c.get("/metrics").text.splitlines() if x.startswith(line))
+        return sum(
+            float(x.rsplit(" ", 1)[1]) for x in c.get("/metrics").text.splitlines() if x.startswith(line)
+        )
 
     assert gauge(client) == 2
     # A fresh process on the same database (a restart, another replica) reports the same.

@@ -145,15 +145,12 @@ def test_bad_regex_error_says_it_is_a_regex_problem() -> None:
     [
         pytest.param(
             'x="abc',
-            marks=pytest.mark.xfail(strict=True, reason="unbalanced-quote errors quote only the value"),
         ),
         pytest.param(
             'x=abc"',
-            marks=pytest.mark.xfail(strict=True, reason="unbalanced-quote errors quote only the value"),
         ),
         pytest.param(
             'x="a"b"',
-            marks=pytest.mark.xfail(strict=True, reason="unescaped-quote errors quote only the value"),
         ),
     ],
 )
@@ -179,12 +176,6 @@ def test_matcher_error_is_a_value_error() -> None:
     assert issubclass(MatcherError, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MatcherError,
-    reason='inline flags such as (?i) are valid in Alertmanager; wrapping the regex in "(?:...)" '
-    "makes Python 3.11 reject them as global flags not at the start",
-)
 def test_inline_case_insensitive_flag() -> None:
     matcher = parse_matcher('alertname=~"(?i)fairness.*"')
     assert matcher.matches({"alertname": "FairnessViolation"})

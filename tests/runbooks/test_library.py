@@ -214,10 +214,6 @@ def test_invalid_file_name_is_an_invalid_id_when_no_id_is_given(tmp_path: Path) 
         parse_runbook(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scalar `types:` is iterated character by character: `types: safety` gives ('s', 'a', ...)",
-)
 def test_scalar_types_is_not_split_into_characters(tmp_path: Path) -> None:
     path = write(tmp_path, "r.md", "---\nid: r\ntitle: R\ntypes: safety\n---\n")
     try:
@@ -227,11 +223,6 @@ def test_scalar_types_is_not_split_into_characters(tmp_path: Path) -> None:
     assert runbook.types == ("safety",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="a non-iterable `types:` raises TypeError, which load_library does not turn into a problem",
-)
 def test_non_list_types_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path, "good.md", "---\nid: good\ntitle: Good\n---\n")
     bad = write(tmp_path, "r.md", "---\nid: r\ntitle: R\ntypes: 3\n---\n")
@@ -295,10 +286,6 @@ def test_every_broken_file_is_reported_and_good_ones_still_load(tmp_path: Path) 
     assert "utf-8" in problems[3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an undecodable runbook is reported with the bare UnicodeDecodeError text, without its file name",
-)
 def test_undecodable_file_problem_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "r.md"
     path.write_bytes(b"---\nid: r\ntitle: \xff\xfe\n---\n")
