@@ -55,6 +55,7 @@ def serve(host: str, port: int) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     migrate(settings.database_url)
     try:
         app = create_app(settings)

@@ -98,9 +98,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: st
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    """A private copy of the shipped rules, so a test may edit it."""
+    """A private copy of the shipped classification rules, so a test may edit it.
+
+    The shipped on-call file is left out: its example contacts would be paged for real.
+    Paging tests write an on-call file of their own (see tests/paging).
+    """
     target = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", target)
+    (target / "oncall.yaml").unlink()
     return target
 
 
@@ -116,6 +121,7 @@ def settings(database_url: str, rules_dir: Path, runbooks_dir: Path) -> Settings
         rules_dir=rules_dir,
         runbooks_dir=runbooks_dir,
         public_url="http://bridge.test",
+        run_jobs=False,  # tests drive escalations and sweeps themselves
         _env_file=None,  # type: ignore[call-arg]
     )
 
