@@ -58,8 +58,10 @@ def verify(secret: str, token: str, now: datetime) -> LinkClaims:
     """The claims of a token; BadLink if it was tampered with, ExpiredLink if too old."""
     payload, _, mac = token.partition(".")
     try:
-        expected = hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest()
-        if not mac or not hmac.compare_digest(expected, _unb64(mac)):
+        expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
+        # Compare the canonical text: base64 decoders ignore spare bits and padding, which would
+        # let several spellings of one signature through.
+        if not hmac.compare_digest(expected.encode(), mac.encode()):
             raise BadLink("this link is not valid: it was changed or not issued by this service")
         body = json.loads(_unb64(payload))
         claims = LinkClaims(

@@ -39,15 +39,19 @@ class Message:
     resolved_by: str | None = None
 
     @property
+    def _model_suffix(self) -> str:
+        # Alert summaries often name the model already ("... on fraud-scorer").
+        return f" on {self.model}" if self.model and self.model not in self.title else ""
+
+    @property
     def subject(self) -> str:
-        model = f" on {self.model}" if self.model else ""
-        return f"{SUBJECT_PREFIX.get(self.kind, '')}[{self.severity}] {self.title}{model}"
+        return f"{SUBJECT_PREFIX.get(self.kind, '')}[{self.severity}] {self.title}{self._model_suffix}"
 
     @property
     def headline(self) -> str:
         """One line a phone lock screen can show."""
         kind = self.type.replace("_", " ")
-        return f"{self.severity} {kind}: {self.title}" + (f" (model {self.model})" if self.model else "")
+        return f"{self.severity} {kind}: {self.title}{self._model_suffix}"
 
     def text(self) -> str:
         """The plain-text body shared by email and chat fallbacks."""

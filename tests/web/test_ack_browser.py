@@ -1,0 +1,304 @@
+"""Acknowledging a page from the email, in a real browser, against a real incident-bridge.
+
+The email's links open a page; only the page's button acts. Mail scanners that fetch every
+link must change nothing, replays must be harmless, and changed or expired links refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.paging.links import sign, verify
+from app.rules.loader import load_config
+from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox, fixture_webhook
+
+pytestmark = pytest.mark.e2e
+
+MAIL_TIMEOUT = 10.0
+RECIPIENT = "alice"
+RECIPIENT_ADDRESS = "alice@example.com"
+B64_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class _Links(HTMLParser):
+    """Every <a href> of an HTML document with its visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href"), []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append(("".join(self._text).strip(), self._href))
+            self._href = None
+
+
+def html_links(html: str) -> dict[str, str]:
+    parser = _Links()
+    parser.feed(html)
+    return dict(parser.links)
+
+
+def body_of(mail: EmailMessage, subtype: str) -> str:
+    part = mail.get_body(preferencelist=(subtype,))
+    assert part is not None, f"the email has no text/{subtype} part"
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def is_page(mail: EmailMessage) -> bool:
+    """The first page about the incident (acknowledge and resolve notices have a subject prefix)."""
+    return str(mail["To"]) == RECIPIENT_ADDRESS and str(mail["Subject"]).startswith("[")
+
+
+def events(detail: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [event for event in detail["timeline"] if event["kind"] == kind]
+
+
+def button_labels(page: Any) -> list[str]:
+    labels: list[str] = page.locator("form button").all_inner_texts()
+    return [label.strip() for label in labels]
+
+
+def tamper_signature(url: str, position: int) -> str:
+    """`url` with the character at `position` of the signature (after the last '.') changed."""
+    head, _, mac = url.rpartition(".")
+    index = position % len(mac)
+    changed = "B" if mac[index] == "A" else "A"
+    return f"{head}.{mac[:index]}{changed}{mac[index + 1 :]}"
+
+
+@dataclass(frozen=True)
+class Paged:
+    """An incident that paged alice by email, and the Acknowledge link the email carried."""
+
+    bridge: Bridge
+    incident_id: int
+    mail: EmailMessage
+    ack_url: str
+
+
+@pytest.fixture
+def paged(bridge: Bridge, mailbox: tuple[Mailbox, int]) -> Paged:
+    """ModelAccuracyDrop on fraud-scorer (second captured webhook) fired at the bridge."""
+    ids = bridge.fire(fixture_webhook(2))
+    assert len(ids) == 1, ids
+    mail = mailbox[0].wait_for(is_page, MAIL_TIMEOUT, f"the page email to {RECIPIENT_ADDRESS}")
+    ack_url = html_links(body_of(mail, "html")).get("Acknowledge")
+    assert ack_url, f"no Acknowledge link in the HTML part:\n{body_of(mail, 'html')}"
+    return Paged(bridge, ids[0], mail, ack_url)
+
+
+# --- the email ----------------------------------------------------------------------------------
+
+
+def test_page_email_carries_a_signed_acknowledge_link(paged: Paged) -> None:
+    text = body_of(paged.mail, "plain")
+    assert f"Acknowledge: {paged.ack_url}" in text.splitlines(), text
+    assert paged.ack_url.startswith(f"{paged.bridge.url}/a/")
+    claims = verify(SECRET_KEY, paged.ack_url.rsplit("/", 1)[1], datetime.now(UTC))
+    assert (claims.incident_id, claims.recipient, claims.action) == (
+        paged.incident_id,
+        RECIPIENT,
+        "acknowledge",
+    )
+    assert "[SEV2]" in str(paged.mail["Subject"])
+
+
+def test_link_scanners_change_nothing(paged: Paged) -> None:
+    """A mail scanner or chat unfurler fetching the link must not acknowledge the incident."""
+    fetched = httpx.get(paged.ack_url, timeout=10.0)
+    assert fetched.status_code == 200, fetched.text
+    assert "Acknowledge" in fetched.text  # it shows the button, and that is all
+    peeked = httpx.head(paged.ack_url, timeout=10.0)
+    assert peeked.status_code in (200, 405), peeked.status_code
+
+    detail = paged.bridge.incident(paged.incident_id)
+    assert detail["status"] == "triggered"
+    assert detail["acknowledged_by"] is None
+    assert events(detail, "acknowledged") == []
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def test_acknowledge_replay_and_resolve_in_the_browser(
+    paged: Paged, new_page: Callable[..., Any], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    bridge = paged.bridge
+    opened = bridge.incident(paged.incident_id)
+    assert (opened["status"], opened["severity"], opened["model"]) == ("triggered", "SEV2", "fraud-scorer")
+    rules = load_config(bridge.rules_dir, RUNBOOKS_DIR)
+    runbook = rules.runbooks[opened["runbook"]["id"]]
+
+    # Opening the link shows the incident and its buttons; nothing changes yet.
+    page = new_page()
+    response = page.goto(paged.ack_url)
+    assert response is not None and response.status == 200
+    expect(page.locator("h1")).to_have_text(opened["title"])
+    meta = page.locator("dl.meta")
+    expect(meta).to_contain_text("fraud-scorer")
+    expect(meta).to_contain_text(opened["type"].replace("_", " "))
+    expect(meta).to_contain_text(RECIPIENT)  # the owner
+    expect(page.locator(".badge").first).to_have_text("SEV2")
+    expect(page.locator("#status")).to_have_text("triggered")
+    expect(page.get_by_role("heading", name="Contain first")).to_be_visible()
+    steps = page.locator("h2:text-is('Contain first') + ol > li")
+    expect(steps).to_have_count(len(runbook.containment))
+    expect(steps.first).to_have_text(runbook.containment[0])
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    expect(page.locator(".timeline li").first).to_contain_text("incident opened by rule")
+    assert button_labels(page) == ["Acknowledge", "Resolve"]
+    screenshot = tmp_path / "incident.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0
+    assert bridge.incident(paged.incident_id)["status"] == "triggered"
+
+    # Pressing Acknowledge acts as alice.
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Acknowledge", exact=True).click()
+    assert posted.value.status == 200
+    expect(page.locator("#notice")).to_contain_text("Acknowledged by alice")
+    expect(page.locator("#status")).to_have_text("acknowledged")
+    expect(page.locator(".timeline")).to_contain_text(f"{RECIPIENT}: via link")
+    acked = bridge.incident(paged.incident_id)
+    assert (acked["status"], acked["acknowledged_by"]) == ("acknowledged", RECIPIENT)
+    assert [e["actor"] for e in events(acked, "acknowledged")] == [RECIPIENT]
+
+    # Opening the same link again offers only Resolve.
+    page = new_page()
+    response = page.goto(paged.ack_url)
+    assert response is not None and response.status == 200
+    expect(page.locator("#status")).to_have_text("acknowledged")
+    assert button_labels(page) == ["Resolve"]
+    expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(0)
+
+    # Replaying the original acknowledge POST is harmless.
+    replay = httpx.post(paged.ack_url, timeout=10.0)
+    assert replay.status_code == 200, replay.text
+    assert "Already acknowledged by alice; nothing changed." in replay.text
+    after = bridge.incident(paged.incident_id)
+    assert after["acknowledged_at"] == acked["acknowledged_at"]
+    assert (after["status"], after["acknowledged_by"]) == ("acknowledged", RECIPIENT)
+    assert len(events(after, "acknowledged")) == 1
+
+    # Resolve from the page.
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Resolve", exact=True).click()
+    assert posted.value.status == 200
+    expect(page.locator("#notice")).to_contain_text("Resolved by alice")
+    expect(page.locator("#status")).to_have_text("resolved")
+    assert button_labels(page) == []
+    resolved = bridge.incident(paged.incident_id)
+    assert (resolved["status"], resolved["resolved_by"]) == ("resolved", RECIPIENT)
+    assert [e["actor"] for e in events(resolved, "resolved")] == [RECIPIENT]
+
+    # The acknowledge link of a resolved incident says so and changes nothing.
+    late = httpx.post(paged.ack_url, timeout=10.0)
+    assert late.status_code == 200, late.text
+    assert "already resolved; nothing to do" in late.text
+    final = bridge.incident(paged.incident_id)
+    assert (final["status"], final["acknowledged_at"]) == ("resolved", acked["acknowledged_at"])
+
+
+def test_tampered_link_is_refused(paged: Paged, new_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    tampered = tamper_signature(paged.ack_url, 0)
+    assert tampered != paged.ack_url
+    page = new_page()
+    response = page.goto(tampered)
+    assert response is not None and response.status == 403
+    expect(page.locator("#notice")).to_have_text(
+        "this link is not valid: it was changed or not issued by this service"
+    )
+    expect(page).to_have_title("Link not valid")
+    assert button_labels(page) == []
+    assert page.locator("h1").count() == 0  # nothing about the incident leaks
+
+    pressed = httpx.post(tampered, timeout=10.0)
+    assert pressed.status_code == 403
+    assert paged.bridge.incident(paged.incident_id)["status"] == "triggered"
+
+
+def test_link_with_changed_last_signature_character_is_refused(paged: Paged) -> None:
+    head, _, mac = paged.ack_url.rpartition(".")
+    # 32 bytes in 43 base64 characters: the last one carries 4 bits and 2 unused ones.
+    sibling = B64_ALPHABET[B64_ALPHABET.index(mac[-1]) ^ 1]
+    tampered = f"{head}.{mac[:-1]}{sibling}"
+    assert tampered != paged.ack_url
+    assert base64.urlsafe_b64decode(mac + "=") == base64.urlsafe_b64decode(mac[:-1] + sibling + "=")
+
+    fetched = httpx.get(tampered, timeout=10.0)
+    assert fetched.status_code == 403, "a link whose signature was changed was accepted"
+
+
+def test_expired_link_is_refused(paged: Paged, new_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    expired_at = datetime.now(UTC) - timedelta(minutes=1)
+    token = sign(SECRET_KEY, paged.incident_id, RECIPIENT, "acknowledge", expires_at=expired_at)
+    url = f"{paged.bridge.url}/a/{token}"
+    page = new_page()
+    response = page.goto(url)
+    assert response is not None and response.status == 410
+    expect(page.locator("#notice")).to_contain_text("this link has expired")
+    assert button_labels(page) == []
+
+    pressed = httpx.post(url, timeout=10.0)
+    assert pressed.status_code == 410
+    assert paged.bridge.incident(paged.incident_id)["status"] == "triggered"
+
+
+# --- on a phone ---------------------------------------------------------------------------------
+
+
+def test_page_is_usable_on_a_phone(paged: Paged, new_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    width = 390
+    page = new_page(
+        viewport={"width": width, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )
+    response = page.goto(paged.ack_url)
+    assert response is not None and response.status == 200
+    button = page.get_by_role("button", name="Acknowledge", exact=True)
+    expect(button).to_be_visible()
+    expect(button).to_be_in_viewport()
+    box = button.bounding_box()
+    assert box is not None
+    assert box["height"] >= 40, f"the Acknowledge button is only {box['height']:.0f}px tall"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"the page scrolls sideways ({scroll_width}px wide)"
+
+    button.tap()
+    expect(page.locator("#notice")).to_contain_text("Acknowledged by alice")
+    assert paged.bridge.incident(paged.incident_id)["acknowledged_by"] == RECIPIENT
