@@ -107,7 +107,7 @@ def _rotation(spec: RotationSpec, where: str, people: set[str], problems: list[s
         if member not in people:
             problems.append(f"{where}: rotation {spec.id!r}: unknown person {member!r}")
             ok = False
-    tz = _zone(spec.timezone, where, problems)
+    tz = _zone(spec.timezone, f"{where}: rotation {spec.id!r}", problems)
     try:
         day, at = parse_handoff(spec.shift, spec.handoff)
     except ValueError as exc:
@@ -143,9 +143,10 @@ def _policy(spec: PolicySpec, where: str, known: dict[str, set[str]], problems: 
 
 def parse_oncall(merged: dict[str, list[Located]], problems: list[str]) -> OncallConfig:
     """Validate people, rotations, policies, models and teams together (they refer to each other)."""
-    people = {p.id: p for p, _ in _validated(merged.get("people", []), PersonSpec, "person", problems)}
-    for person in people.values():
-        _zone(person.timezone, f"person {person.id!r}", problems)
+    people: dict[str, PersonSpec] = {}
+    for person, where in _validated(merged.get("people", []), PersonSpec, "person", problems):
+        _zone(person.timezone, f"{where}: person {person.id!r}", problems)
+        people[person.id] = person
     rotations: dict[str, Rotation] = {}
     for rot, where in _validated(merged.get("rotations", []), RotationSpec, "rotation", problems):
         rotation = _rotation(rot, where, set(people), problems)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.durations import parse_duration
@@ -87,7 +87,8 @@ def _shift_start(rotation: Rotation, at: datetime) -> tuple[int, datetime, datet
         end = _local(day + timedelta(days=step), rotation.handoff_time, tz)
         return index, start, end
     length = parse_duration(rotation.shift)
-    origin = rotation.start or _local(DEFAULT_ANCHOR, time(0, 0), tz)
+    # Fixed-length shifts count real time: do the arithmetic in UTC, not in local wall time.
+    origin = (rotation.start or _local(DEFAULT_ANCHOR, time(0, 0), tz)).astimezone(UTC)
     index = math.floor((at - origin) / length)
     start = origin + index * length
     return index, start, start + length

@@ -140,18 +140,22 @@ class Dispatcher:
                 return None
             incident = session.get(Incident, row.incident_id)
             assert incident is not None
-            message = build_message(cfg, self.settings, row, incident, now)
-            channel, contact, attempts, created_at = (
-                row.channel,
-                dict(row.contact),
-                row.attempts,
-                row.created_at,
-            )
-        error: DeliveryError | None = None
-        try:
-            self._send(channel, contact, message)
-        except DeliveryError as exc:
-            error = exc
+            channel, contact = row.channel, dict(row.contact)
+            attempts, created_at = row.attempts, row.created_at
+            error: DeliveryError | None = None
+            try:
+                message: Message | None = build_message(cfg, self.settings, row, incident, now)
+            except Exception as exc:  # a page we cannot render must fail visibly, not loop
+                log.exception("cannot render notification %s", notification_id)
+                message, error = None, DeliveryError(f"cannot render: {exc!r}", retryable=False)
+        if message is not None:
+            try:
+                self._send(channel, contact, message)
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # a channel bug: give up on this page, the fallback takes over
+                log.exception("sending notification %s by %s failed", notification_id, channel)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         return self._finish(cfg, notification_id, channel, attempts, created_at, error)
 
     def _send(self, channel: str, contact: dict[str, Any], message: Message) -> None:

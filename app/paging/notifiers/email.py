@@ -27,7 +27,7 @@ class SmtpSettings:
 
 def build(message: Message, to: str, sender: str) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = message.subject
+    mail["Subject"] = " ".join(message.subject.split())  # a header is one line
     mail["From"] = sender
     mail["To"] = to
     mail["Date"] = formatdate(localtime=False)
@@ -56,7 +56,9 @@ def send(smtp: SmtpSettings, contact: dict[str, Any], message: Message) -> None:
                 client.login(smtp.username, smtp.password or "")
             client.send_message(mail)
     except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=False) from exc
+        # 4xx replies (mailbox busy, greylisting) are temporary, 5xx permanent (RFC 5321).
+        temporary = all(code < 500 for code, _ in exc.recipients.values())
+        raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
     except smtplib.SMTPResponseException as exc:
         # 5xx replies are permanent, 4xx temporary (RFC 5321).
         raise DeliveryError(
