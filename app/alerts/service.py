@@ -119,13 +119,18 @@ class _Batch:
         self.out.changed.add(incident.id)
         return incident
 
-    def firing(self, alert: AlertIn, c: Classification) -> int:
+    def firing(self, alert: AlertIn, c: Classification) -> int | None:
         row = self.alerts.get(alert.fingerprint)
         current = self.by_id.get(row.incident_id) if row and row.incident_id else None
         if row is not None and current is not None and row.status == "firing":
             # Same episode still firing: a retry, an HA duplicate or a repeat notification.
             self._touch(row, alert)
             return current.id
+        if row is not None and row.status == "resolved" and alert.starts_at <= row.starts_at:
+            # A late copy of an episode we already saw resolve (a retried or out-of-order
+            # delivery): a real re-fire starts later than the episode before it.
+            self._touch(row, alert)
+            return row.incident_id
         incident = current if current is not None and current.is_open else self._target(alert, c)
         if row is not None and row.incident_id != incident.id:
             # Seen before in another incident; this one may still hold an older row of it.

@@ -21,11 +21,12 @@ from app.db import Database, utcnow
 from app.durations import parse_duration
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Incident, Notification
-from app.models.paging import DELIVERED, FAILED, PENDING
+from app.models.paging import CANCELLED, DELIVERED, FAILED, PENDING
 from app.paging import metrics, repository, service
 from app.paging.links import links_for
 from app.paging.message import DeliveryError, Message
 from app.paging.notifiers import email, pagerduty, slack, webhook
+from app.paging.repository import PAGING_KINDS
 from app.rules.loader import Config
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,13 @@ def build_message(
         acknowledged_by=incident.acknowledged_by,
         resolved_by=incident.resolved_by,
     )
+
+
+def _handled_since(incident: Incident, created_at: datetime) -> bool:
+    """Acknowledged or resolved after this page was written: it has no one left to wake."""
+    if not incident.is_open:
+        return True
+    return incident.acknowledged_at is not None and incident.acknowledged_at >= created_at
 
 
 class Dispatcher:
@@ -199,6 +207,10 @@ class Dispatcher:
                         f"{row.kind} delivered to {row.recipient} by {channel}",
                         {"notification": row.id, "channel": channel, "recipient": row.recipient},
                     )
+            elif row.kind in PAGING_KINDS and _handled_since(incident, row.created_at):
+                # Handled while this page was in flight: nobody needs it any more.
+                row.status, row.last_error, row.claimed_until = CANCELLED, str(error)[:2000], None
+                outcome = "cancelled"
             elif error.retryable and attempts < self.settings.page_max_attempts:
                 row.status, row.last_error, row.claimed_until = PENDING, str(error)[:2000], None
                 row.next_attempt_at = now + backoff(attempts)

@@ -73,15 +73,17 @@ def cancel_pending(session: Session, incident_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def paged_contacts(session: Session, incident_id: int) -> list[Notification]:
-    """Notifications that reached (or are reaching) someone about this incident."""
+def paged_contacts(
+    session: Session, incident_id: int, statuses: tuple[str, ...] = ("delivered", SENDING)
+) -> list[Notification]:
+    """Pages of this incident that reached (or are reaching) someone, by default."""
     return list(
         session.scalars(
             select(Notification)
             .where(
                 Notification.incident_id == incident_id,
                 Notification.kind.in_(("page", "severity")),
-                Notification.status.in_(("delivered", SENDING)),
+                Notification.status.in_(statuses),
             )
             .order_by(Notification.id)
         )

@@ -6,6 +6,7 @@ ids to the dispatcher after commit. Nothing here sends anything.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Escalation, Incident, Notification
-from app.models.paging import PENDING
+from app.models.paging import DELIVERED, PENDING, SENDING
 from app.oncall.config import OncallConfig
 from app.oncall.service import resolve_targets
 from app.paging import metrics, repository
@@ -22,6 +23,11 @@ from app.paging.escalation import schedule
 from app.rules.loader import Config
 
 Pages = list[Notification]
+
+
+def contact_key(contact: dict[str, Any]) -> str:
+    """One contact method, comparable across rows."""
+    return json.dumps(contact, sort_keys=True)
 
 
 def urgency_of(oncall: OncallConfig, severity: str) -> str:
@@ -54,14 +60,16 @@ def page_people(
     kind: str,
     step: int | None,
     now: datetime,
+    skip: set[tuple[str, str]] | None = None,
 ) -> Pages:
     """One notification per contact method that fits the incident's urgency."""
     urgency = urgency_of(oncall, incident.severity)
     rows = []
     for person_id in people:
         for contact in oncall.people[person_id].contact:
-            if urgency in contact.urgency:
-                rows.append(_notification(incident, person_id, contact.model_dump(), kind, step, now))
+            data = contact.model_dump()
+            if urgency in contact.urgency and (person_id, contact_key(data)) not in (skip or set()):
+                rows.append(_notification(incident, person_id, data, kind, step, now))
     session.add_all(rows)
     return rows
 
@@ -142,9 +150,11 @@ def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: d
     """Tell everyone already paged that it got worse (with the new urgency)."""
     if not incident.is_open:
         return []
-    people = list(dict.fromkeys(n.recipient for n in repository.paged_contacts(session, incident.id)))
-    people = [p for p in people if p in cfg.oncall.people]
-    return page_people(session, cfg.oncall, incident, people, "severity", None, now)
+    pages = repository.paged_contacts(session, incident.id, (DELIVERED, SENDING, PENDING))
+    people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in cfg.oncall.people]
+    # A page still waiting is rendered when sent, so it will already show the new severity.
+    waiting = {(n.recipient, contact_key(n.contact)) for n in pages if n.status == PENDING}
+    return page_people(session, cfg.oncall, incident, people, "severity", None, now, skip=waiting)
 
 
 def _stop(session: Session, incident_id: int) -> None:
@@ -167,7 +177,7 @@ def after_action(session: Session, cfg: Config, incident: Incident, action: str,
     for sent in repository.paged_contacts(session, incident.id):
         if action == "acknowledge" and sent.channel != "pagerduty":
             continue
-        ident = (sent.recipient, repr(sorted(sent.contact.items())))
+        ident = (sent.recipient, contact_key(sent.contact))
         if ident in seen:
             continue
         seen.add(ident)

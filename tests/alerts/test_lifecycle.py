@@ -31,15 +31,15 @@ def config(rules_dir: Path, runbooks_dir: Path) -> Config:
     return load_config(rules_dir, runbooks_dir)
 
 
-def alert(status: str = "firing", fp: str = "f1", **labels: str) -> AlertIn:
+def alert(status: str = "firing", fp: str = "f1", starts: datetime = T0, **labels: str) -> AlertIn:
     merged = {"alertname": "ModelAccuracyDrop", "model": "fraud-scorer", **labels}
     return AlertIn(
         fingerprint=fp,
         status=status,
         labels=merged,
         annotations={"summary": "accuracy dropped"},
-        starts_at=T0,
-        ends_at=T0 if status == "resolved" else None,
+        starts_at=starts,
+        ends_at=starts if status == "resolved" else None,
     )
 
 
@@ -121,7 +121,7 @@ def test_all_alerts_resolved_resolves_and_counts(db: Database, config: Config) -
 def test_refire_within_window_reopens_same_incident(db: Database, config: Config) -> None:
     run(db, config, T0, [alert()])
     run(db, config, T0 + timedelta(minutes=5), [alert("resolved")])
-    out = run(db, config, T0 + timedelta(minutes=50), [alert()])
+    out = run(db, config, T0 + timedelta(minutes=50), [alert(starts=T0 + timedelta(minutes=49))])
     [incident] = all_incidents(db)
     assert incident.status == "triggered"
     assert incident.flap_count == 1
@@ -135,7 +135,7 @@ def test_refire_within_window_reopens_same_incident(db: Database, config: Config
 def test_refire_after_window_opens_a_new_incident(db: Database, config: Config) -> None:
     run(db, config, T0, [alert()])
     run(db, config, T0 + timedelta(minutes=5), [alert("resolved")])
-    out = run(db, config, T0 + timedelta(hours=2), [alert()])
+    out = run(db, config, T0 + timedelta(hours=2), [alert(starts=T0 + timedelta(hours=2))])
     first, second = all_incidents(db)
     assert first.status == "resolved" and second.status == "triggered"
     assert first.key == second.key
@@ -168,9 +168,26 @@ def test_manually_resolved_incident_is_not_reopened_by_repeats(db: Database, con
     assert out.deduplicated == {"duplicate": 1}
     # Once it resolves and fires again, that is a new episode: reopen within the window.
     run(db, config, T0 + timedelta(minutes=11), [alert("resolved")])
-    out = run(db, config, T0 + timedelta(minutes=12), [alert()])
+    out = run(db, config, T0 + timedelta(minutes=12), [alert(starts=T0 + timedelta(minutes=12))])
     [incident] = all_incidents(db)
     assert incident.status == "triggered" and incident.flap_count == 1
+
+
+def test_late_copy_of_a_resolved_episode_changes_nothing(db: Database, config: Config) -> None:
+    labels = dict(alertname="FairnessViolation", model="credit-model")
+    run(db, config, T0, [alert(fp="x", **labels)])
+    run(db, config, T0 + timedelta(minutes=1), [alert("resolved", fp="x", **labels)])
+    # A retried firing notification of the same episode arrives after the resolve.
+    out = run(db, config, T0 + timedelta(minutes=2), [alert(fp="x", **labels)])
+    [incident] = all_incidents(db)
+    assert incident.firing_count == 0
+    assert out.deduplicated == {"duplicate": 1}
+    assert "alert_refired" not in kinds(db, incident.id)
+    # A real re-fire starts later: it counts.
+    run(db, config, T0 + timedelta(minutes=3), [alert(fp="x", starts=T0 + timedelta(minutes=3), **labels)])
+    [incident] = all_incidents(db)
+    assert incident.firing_count == 1
+    assert kinds(db, incident.id)[-1] == "alert_refired"
 
 
 def test_acknowledge_then_resolve_records_actors(db: Database, config: Config) -> None:

@@ -338,12 +338,6 @@ class Alertmanager:
         ]
         self.post_alerts(alerts)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        response = self.http.get("/api/v2/alerts")
-        assert response.status_code == 200, response.text
-        alerts: list[dict[str, Any]] = response.json()
-        return alerts
-
 
 # --- databases ----------------------------------------------------------------------------------
 

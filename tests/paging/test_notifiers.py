@@ -243,7 +243,12 @@ def test_pagerduty_summary_is_truncated_and_dedup_key_limited() -> None:
     body = send_pagerduty(make_message(title="t" * 2000, incident_key="k" * 300))
 
     assert len(body["payload"]["summary"]) == 1024
-    assert body["dedup_key"] == "k" * 255
+    assert len(body["dedup_key"]) == 255
+    assert body["dedup_key"].startswith("k" * 190)
+    other = send_pagerduty(make_message(title="t", incident_key="k" * 299 + "x"))
+    assert other["dedup_key"] != body["dedup_key"]
+    short = send_pagerduty(make_message(title="t", incident_key="k" * 255))
+    assert short["dedup_key"] == "k" * 255
 
 
 def test_pagerduty_without_model_or_links() -> None:

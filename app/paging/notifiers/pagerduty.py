@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -20,12 +21,19 @@ EVENT_ACTION = {
 PD_SEVERITY = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning", "SEV4": "info"}
 
 
+def dedup_key(incident_key: str) -> str:
+    """The incident key, made to fit PagerDuty's 255 characters without two keys colliding."""
+    if len(incident_key) <= 255:
+        return incident_key
+    return f"{incident_key[:190]}#{hashlib.sha256(incident_key.encode()).hexdigest()}"
+
+
 def payload(routing_key: str, message: Message) -> dict[str, Any]:
     action = EVENT_ACTION[message.kind]
     event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": action,
-        "dedup_key": message.incident_key[:255],
+        "dedup_key": dedup_key(message.incident_key),
     }
     if action == "trigger":
         event["payload"] = {

@@ -1,0 +1,218 @@
+"""Two bridge processes on one PostgreSQL database: every page goes out exactly once.
+
+Both replicas take webhooks, send pages right after commit, and run their own escalation and
+retry sweepers every half second. The receiver fails the first attempt of every page, so the
+sweepers of both processes race for each retry; the claims must let exactly one of them send it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.orm import Session
+
+from app.cli import migrate
+from app.db import normalize_url
+from app.models import Notification
+from tests.paging.conftest import HttpReceiver, SmtpServer, alert_body, free_port, wait_until
+
+PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
+ROOT = Path(__file__).resolve().parents[2]
+BRIDGE_BIN = ROOT / ".venv" / "bin" / "incident-bridge"
+INCIDENTS = 30
+
+pytestmark = pytest.mark.skipif(not PG_SERVER_URL, reason="BRIDGE_TEST_DATABASE_URL is not set")
+
+
+@dataclass
+class Replica:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def scrape(self, sample: str, **labels: str) -> float:
+        total = 0.0
+        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
+            for s in family.samples:
+                if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+                    total += s.value
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def replica_database() -> Iterator[str]:
+    """A fresh database created on the server for this test, dropped afterwards."""
+    assert PG_SERVER_URL is not None
+    base = normalize_url(PG_SERVER_URL)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"bridge_replicas_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)  # once, before the replicas start, so they do not race on the schema
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def replica_engine(replica_database: str) -> Iterator[Engine]:
+    engine = create_engine(normalize_url(replica_database))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def replicas(
+    replica_database: str,
+    oncall_rules_dir: Path,
+    receiver: HttpReceiver,
+    smtp: SmtpServer,
+    runbooks_dir: Path,
+    tmp_path: Path,
+) -> Iterator[list[Replica]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(
+        {
+            "BRIDGE_DATABASE_URL": replica_database,
+            "BRIDGE_RULES_DIR": str(oncall_rules_dir),
+            "BRIDGE_RUNBOOKS_DIR": str(runbooks_dir),
+            "BRIDGE_PUBLIC_URL": "http://bridge.test",
+            "BRIDGE_ESCALATION_INTERVAL_SECONDS": "0.5",
+            "BRIDGE_SWEEP_INTERVAL_SECONDS": "0.5",
+            "BRIDGE_LOG_LEVEL": "warning",
+            "BRIDGE_SMTP_HOST": smtp.host,
+            "BRIDGE_SMTP_PORT": str(smtp.port),
+            "BRIDGE_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty",
+            "BRIDGE_PAGE_MAX_ATTEMPTS": "3",
+        }
+    )
+    started: list[Replica] = []
+    try:
+        for index in range(2):
+            port = free_port()
+            log = tmp_path / f"replica-{index}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [str(BRIDGE_BIN), "serve", "--port", str(port)],
+                    env=env,
+                    cwd=tmp_path,  # no stray .env file
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            started.append(Replica(f"http://127.0.0.1:{port}", process, log))
+        for replica in started:
+            wait_until(functools.partial(_ready, replica), timeout=30, what=f"{replica.url} ready")
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+def _ready(replica: Replica) -> bool:
+    if replica.process.poll() is not None:
+        pytest.fail(f"replica exited with {replica.process.returncode}:\n{replica.log.read_text()[-4000:]}")
+    try:
+        return httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_every_page_is_delivered_exactly_once_across_two_replicas(
+    replicas: list[Replica], receiver: HttpReceiver, smtp: SmtpServer, replica_engine: Engine
+) -> None:
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def fail_first_attempt(path: str, headers: dict[str, str], body: bytes) -> int | None:
+        delivery = headers.get("x-incident-bridge-delivery")
+        if delivery is None:
+            return None
+        with lock:
+            if delivery in seen:
+                return None
+            seen.add(delivery)
+            return 500
+
+    receiver.decide = fail_first_attempt
+    barrier = threading.Barrier(INCIDENTS)
+
+    def open_incident(i: int) -> list[int]:
+        body = alert_body(model=f"replica-model-{i:02d}")
+        with httpx.Client(base_url=replicas[i % 2].url, timeout=30) as client:
+            barrier.wait(10)
+            response = client.post("/webhooks/alertmanager", json=body)
+        assert response.status_code == 200, response.text
+        incidents: list[int] = response.json()["incidents"]
+        return incidents
+
+    with ThreadPoolExecutor(INCIDENTS) as pool:
+        opened = list(pool.map(open_incident, range(INCIDENTS)))
+    assert sorted(len(ids) for ids in opened) == [1] * INCIDENTS
+    assert len({ids[0] for ids in opened}) == INCIDENTS
+
+    def rows() -> list[Notification]:
+        with Session(replica_engine) as session:
+            return list(session.scalars(select(Notification)))
+
+    def settled() -> bool:
+        current = rows()
+        return len(current) == 2 * INCIDENTS and all(r.status == "delivered" for r in current)
+
+    wait_until(settled, timeout=30, what="every page delivered")
+    wait_until(lambda: len(receiver.at("/alice")) >= 2 * INCIDENTS, what="every retry at the receiver")
+    # Three more sweeps of each replica: a page sent twice would show up now.
+    time.sleep(1.6)
+
+    requests = receiver.at("/alice")
+    statuses: dict[str, list[int]] = {}
+    for request in requests:
+        assert request.delivery_id is not None
+        statuses.setdefault(request.delivery_id, []).append(request.status)
+    delivered = [r for r in rows() if r.channel == "webhook"]
+    assert len(delivered) == INCIDENTS
+    assert all((r.status, r.attempts) == ("delivered", 2) for r in delivered)
+    assert {r.delivery_id for r in delivered} == set(statuses)
+    assert all(s == [500, 200] for s in statuses.values()), statuses
+    ok = Counter(r.delivery_id for r in requests if r.status == 200)
+    assert ok and max(ok.values()) == 1 and len(ok) == INCIDENTS
+
+    mails = smtp.messages
+    email_rows = [r for r in rows() if r.channel == "email"]
+    assert len(mails) == INCIDENTS
+    assert sorted(m.delivery_id for m in mails) == sorted(r.delivery_id for r in email_rows)
+
+    for outcome in ("retried", "delivered"):
+        per_replica = [
+            r.scrape("bridge_notifications_total", channel="webhook", outcome=outcome) for r in replicas
+        ]
+        print(f"webhook pages {outcome} per replica: {per_replica}")
+        assert sum(per_replica) == INCIDENTS
+    for replica in replicas:
+        assert replica.process.poll() is None, replica.log.read_text()[-4000:]
