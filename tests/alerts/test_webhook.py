@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import load_fixture_requests
+from tests.conftest import PgServer, load_fixture_requests
 
 URL = "/webhooks/alertmanager"
 
@@ -196,10 +198,22 @@ def test_body_over_the_limit_is_413(settings: Settings) -> None:
         assert response.status_code == 413
 
 
-def test_database_down_answers_503_so_alertmanager_retries(client: TestClient) -> None:
-    db = client.app.state.db  # type: ignore[attr-defined]
-    with db.writer.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE incident_event")
-    response = client.post(URL, json=bodies()[0])
-    assert response.status_code == 503
-    assert response.json()["error"] == "unavailable"
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_database_failure_answers_503_so_alertmanager_retries(
+    kind: str, settings: Settings, tmp_path: Path, pg_server: PgServer | None
+) -> None:
+    # A database of its own: this test breaks it on purpose.
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'broken.db'}"
+    elif pg_server is None:
+        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
+    else:
+        url = pg_server.create()
+    migrate(url)
+    with TestClient(create_app(settings.model_copy(update={"database_url": url}))) as client:
+        db = client.app.state.db  # type: ignore[attr-defined]
+        with db.writer.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE incident_event")
+        response = client.post(URL, json=bodies()[0])
+        assert response.status_code == 503
+        assert response.json()["error"] == "unavailable"
