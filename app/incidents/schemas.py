@@ -30,6 +30,10 @@ class IncidentRead(BaseModel):
     firing_count: int
     flap_count: int
     runbook: RunbookRef | None
+    owner: str | None
+    team: str | None
+    escalation_policy: str | None
+    unowned: bool
     opened_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
