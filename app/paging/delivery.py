@@ -21,16 +21,15 @@ from app.db import Database, utcnow
 from app.durations import parse_duration
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Incident, Notification
-from app.models.paging import CANCELLED, DELIVERED, FAILED, PENDING
+from app.models.paging import CANCELLED, DELIVERED, FAILED, PENDING, SENDING
 from app.paging import metrics, repository, service
 from app.paging.links import links_for
 from app.paging.message import DeliveryError, Message
 from app.paging.notifiers import email, pagerduty, slack, webhook
-from app.paging.repository import PAGING_KINDS
+from app.paging.repository import LEASE, PAGING_KINDS
 from app.rules.loader import Config
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)  # longer than any single send may take
 BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)  # seconds, then the last one again
 
 
@@ -114,10 +113,10 @@ class Dispatcher:
         )
         self.pool = ThreadPoolExecutor(settings.dispatch_workers, thread_name_prefix="page")
 
-    def submit(self, ids: Iterable[int], claimed: bool = False) -> None:
-        """Send these notifications now, in the background."""
+    def submit(self, ids: Iterable[int]) -> None:
+        """Send these notifications now, in the background; they are claimed by this process."""
         for notification_id in ids:
-            self.pool.submit(self._guarded, notification_id, claimed)
+            self.pool.submit(self._guarded, notification_id, True)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -132,7 +131,7 @@ class Dispatcher:
         """Claim everything due (retries, and rows a crash left behind) and send it."""
         with self.db.session(write=True) as session:
             ids = repository.claim_due(session, self.clock(), LEASE, limit)
-        self.submit(ids, claimed=True)
+        self.submit(ids)
         return len(ids)
 
     def deliver(self, notification_id: int, claimed: bool = False) -> str | None:
@@ -142,12 +141,18 @@ class Dispatcher:
             now = self.clock()
             if claimed:
                 row = session.get(Notification, notification_id)
+                if row is None or row.status != SENDING:
+                    return None  # finished meanwhile by a sweeper that took over an expired lease
             else:
                 row = repository.claim(session, notification_id, now, LEASE)
             if row is None:
                 return None
             incident = session.get(Incident, row.incident_id)
             assert incident is not None
+            if row.kind in PAGING_KINDS and _handled_since(incident, row.created_at):
+                row.status, row.claimed_until = CANCELLED, None  # acknowledged before it went out
+                metrics.NOTIFICATIONS.labels(row.channel, "cancelled").inc()
+                return "cancelled"
             channel, contact = row.channel, dict(row.contact)
             attempts, created_at = row.attempts, row.created_at
             error: DeliveryError | None = None

@@ -12,6 +12,7 @@ from app.models import Escalation, Notification
 from app.models.paging import CANCELLED, PENDING, SENDING
 
 PAGING_KINDS = ("page", "severity", "fallback")
+LEASE = timedelta(seconds=60)  # how long a sender owns a page; longer than any send may take
 
 
 def _claimable(now: datetime) -> object:

@@ -20,6 +20,7 @@ from app.oncall.config import OncallConfig
 from app.oncall.service import resolve_targets
 from app.paging import metrics, repository
 from app.paging.escalation import schedule
+from app.paging.repository import LEASE
 from app.rules.loader import Config
 
 Pages = list[Notification]
@@ -45,8 +46,11 @@ def _notification(
         contact=contact,
         kind=kind,
         step=step,
-        status=PENDING,
-        attempts=0,
+        # Born claimed by this process, which sends it right after commit without another write.
+        # Should the process die first, the lease runs out and any replica's sweeper sends it.
+        status=SENDING,
+        claimed_until=now + LEASE,
+        attempts=1,
         next_attempt_at=now,
         created_at=now,
     )
@@ -152,8 +156,8 @@ def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: d
         return []
     pages = repository.paged_contacts(session, incident.id, (DELIVERED, SENDING, PENDING))
     people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in cfg.oncall.people]
-    # A page still waiting is rendered when sent, so it will already show the new severity.
-    waiting = {(n.recipient, contact_key(n.contact)) for n in pages if n.status == PENDING}
+    # A page not yet delivered is rendered when sent, so it will already show the new severity.
+    waiting = {(n.recipient, contact_key(n.contact)) for n in pages if n.status != DELIVERED}
     return page_people(session, cfg.oncall, incident, people, "severity", None, now, skip=waiting)
 
 
