@@ -1,15 +1,13 @@
 """Shared fixtures: real databases (SQLite file, and PostgreSQL when
-BRIDGE_TEST_DATABASE_URL points at a server), the app with its lifespan, and fixture payloads."""
+BRIDGE_TEST_DATABASE_URL points at a server) and the app with its lifespan. Plain helpers, such
+as the captured webhook payloads, are in tests/support.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,44 +18,15 @@ from app.cli import migrate
 from app.config import Settings
 from app.db import normalize_url
 from app.main import create_app
+from tests.support import ROOT, PgServer
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
-LOCAL_FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
 PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 TABLES = ("notification", "escalation", "incident_event", "alert", "incident")
 
 
-def load_fixture_requests() -> list[dict[str, Any]]:
-    """Webhook requests captured from a real Alertmanager 0.25 (headers and body)."""
-    path = LOCAL_FIXTURES if LOCAL_FIXTURES.exists() else FIXTURES
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-class PgServer:
-    """Creates throwaway databases on the PostgreSQL server named by BRIDGE_TEST_DATABASE_URL."""
-
-    def __init__(self, url: str) -> None:
-        self.base = normalize_url(url)
-        self.admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
-        self.created: list[str] = []
-
-    def create(self) -> str:
-        name = f"bridge_test_{uuid.uuid4().hex[:12]}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        return self.base.set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self.admin.connect() as conn:
-            for name in self.created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer | None]:
+    """The PostgreSQL server of BRIDGE_TEST_DATABASE_URL, or None; drops what is left at the end."""
     if not PG_SERVER_URL:
         yield None
         return

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.rules.loader import ConfigError
+from tests.support import BridgeProcess, parse_metrics, wait_until
 
 NEW_RULE = """
 rules:
@@ -28,11 +23,9 @@ rules:
 """
 
 
-def metric(client: TestClient, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    raise AssertionError(f"{name} not exported")
+def metric(client: httpx.Client, name: str) -> float:
+    """The unlabelled series `name` at /metrics (a KeyError when it is not exported)."""
+    return parse_metrics(client.get("/metrics").text)[name]
 
 
 def test_reload_picks_up_new_rules(client: TestClient, rules_dir: Path) -> None:
@@ -68,55 +61,25 @@ def test_service_refuses_to_start_on_broken_rules(settings: Settings, rules_dir:
 
 
 def test_sighup_reloads_a_running_server(tmp_path: Path, rules_dir: Path, runbooks_dir: Path) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
+    bridge = BridgeProcess(tmp_path)
+    settings = {
         "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
         "BRIDGE_RULES_DIR": str(rules_dir),
         "BRIDGE_RUNBOOKS_DIR": str(runbooks_dir),
         "BRIDGE_LOG_LEVEL": "warning",
     }
-    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200)
-        loaded = scrape(base, "bridge_rules_loaded")
+        process = bridge.start(settings).proc
+        assert process is not None
+        loaded = metric(bridge.http, "bridge_rules_loaded")
         (rules_dir / "90-infra.yaml").write_text(NEW_RULE)
         process.send_signal(signal.SIGHUP)
-        wait_until(lambda: scrape(base, "bridge_rules_loaded") == loaded + 1)
+        wait_until(lambda: metric(bridge.http, "bridge_rules_loaded") == loaded + 1)
         (rules_dir / "91-broken.yaml").write_text("rules: [")
         process.send_signal(signal.SIGHUP)
-        wait_until(lambda: scrape(base, "bridge_rules_last_reload_success") == 0)
-        assert scrape(base, "bridge_rules_loaded") == loaded + 1
+        wait_until(lambda: metric(bridge.http, "bridge_rules_last_reload_success") == 0)
+        assert metric(bridge.http, "bridge_rules_loaded") == loaded + 1
         assert process.poll() is None
     finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
-    assert b"91-broken.yaml" in stderr  # the failed reload says why
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def scrape(base: str, name: str) -> float:
-    for line in httpx.get(f"{base}/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    raise AssertionError(f"{name} not exported")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+        bridge.stop()
+    assert "91-broken.yaml" in bridge.log.read_text()  # the failed reload says why

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.alerts.schemas import AlertIn
 from app.incidents import repository as incidents_repo
@@ -56,7 +56,9 @@ def _latest_alerts(session: Session, fingerprints: set[str]) -> dict[str, Alert]
     if not fingerprints:
         return {}
     newest = select(func.max(Alert.id)).where(Alert.fingerprint.in_(fingerprints)).group_by(Alert.fingerprint)
-    return {a.fingerprint: a for a in session.scalars(select(Alert).where(Alert.id.in_(newest)))}
+    # Labels of a stored alert never change (they make its fingerprint): skip decoding them.
+    query = select(Alert).where(Alert.id.in_(newest)).options(defer(Alert.labels), defer(Alert.generator_url))
+    return {a.fingerprint: a for a in session.scalars(query)}
 
 
 class _Batch:

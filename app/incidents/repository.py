@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.models import OPEN_STATUSES, Alert, Incident, IncidentEvent
 
@@ -41,7 +41,9 @@ def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
     if not keys:
         return {}
     newest = select(func.max(Incident.id)).where(Incident.key.in_(keys)).group_by(Incident.key)
-    rows = session.scalars(select(Incident).where(Incident.id.in_(newest)))
+    # The intake path never reads these JSON columns of existing incidents: skip decoding them.
+    lean = (defer(Incident.labels), defer(Incident.runbook))
+    rows = session.scalars(select(Incident).where(Incident.id.in_(newest)).options(*lean))
     return {row.key: row for row in rows}
 
 

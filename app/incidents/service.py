@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.errors import NotFound
 from app.incidents import repository, state
@@ -51,8 +52,8 @@ def open_incident(
     actor: str,
     now: datetime,
 ) -> Incident:
-    """Insert a new triggered incident; flushed at once so alerts can point at it."""
-    incident = Incident(
+    """Insert a new triggered incident at once (alerts and pages need its id)."""
+    values: dict[str, Any] = dict(
         key=c.key,
         rule=c.rule,
         status=state.TRIGGERED,
@@ -66,12 +67,25 @@ def open_incident(
         firing_count=0,
         flap_count=0,
         auto_resolve=c.auto_resolve,
+        owner=None,
+        team=None,
+        escalation_policy=None,
+        unowned=False,
         opened_at=now,
         last_alert_at=now,
         updated_at=now,
     )
+    # Insert this row alone: a full flush here would also push every pending change of the
+    # batch, in many small round trips instead of one at the end.
+    table = Incident.__table__
+    assert isinstance(table, Table)
+    with session.no_autoflush:
+        new_id = (
+            session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+        )
+    incident = Incident(id=new_id, **values)
+    make_transient_to_detached(incident)  # it is in the database: track it without a SELECT
     session.add(incident)
-    session.flush()
     record(
         session,
         incident,

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import PgServer, load_fixture_requests
+from tests.support import PgServer, load_fixture_requests, metric
 
 URL = "/webhooks/alertmanager"
 
@@ -28,15 +28,6 @@ def incidents(client: TestClient, **params: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def metric(client: TestClient, line_prefix: str) -> float:
-    text = client.get("/metrics").text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(line_prefix):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
@@ -75,8 +66,7 @@ def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
 
 def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> None:
     body = bodies()[1]
-    duplicates = 'bridge_alerts_deduplicated_total{reason="duplicate"}'
-    before = metric(client, duplicates)
+    before = metric(client, "bridge_alerts_deduplicated_total", reason="duplicate")
     for _ in range(5):
         assert client.post(URL, json=body).status_code == 200
     listed = incidents(client)
@@ -86,7 +76,7 @@ def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> 
     detail = client.get(f"/api/v1/incidents/{incident['id']}").json()
     assert [a["receive_count"] for a in detail["alerts"]] == [5, 5]
     assert [e["kind"] for e in detail["timeline"]].count("alert_added") == 2
-    assert metric(client, duplicates) - before == 8
+    assert metric(client, "bridge_alerts_deduplicated_total", reason="duplicate") - before == 8
 
 
 def test_endsat_before_startsat_is_accepted(client: TestClient) -> None:

@@ -7,14 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import (
-    REPEAT_INTERVAL_S,
-    Alertmanager,
-    Bridge,
-    load_webhook_fixtures,
-    metric_value,
-    wait_for,
-)
+from tests.e2e.conftest import REPEAT_INTERVAL_S, Alertmanager, Bridge
+from tests.support import load_fixture_requests, metric_value, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +53,7 @@ def wait_for_incident(bridge: Bridge, alert_count: int, **filters: str) -> dict[
         incident = only_incident(bridge, **filters)
         return incident if incident and incident["alert_count"] >= alert_count else None
 
-    return wait_for(ready, what=f"an incident with {alert_count} alert(s) for {filters}")
+    return wait_until(ready, what=f"an incident with {alert_count} alert(s) for {filters}")
 
 
 def fire_accuracy_drop(bridge: Bridge, alertmanager: Alertmanager) -> dict[str, Any]:
@@ -100,7 +94,7 @@ def test_fire_opens_one_incident_for_both_alerts(bridge: Bridge, alertmanager: A
     assert timeline.count("opened") == 1
     assert timeline.count("alert_added") == 2
 
-    wait_for(
+    wait_until(
         lambda: bridge.metric("bridge_incidents_opened_total", type=PERFORMANCE, severity="SEV2") == 1,
         what="bridge_incidents_opened_total == 1",
     )
@@ -133,7 +127,7 @@ def test_grouping_by_rule_key(bridge: Bridge, alertmanager: Alertmanager) -> Non
         assert len(found) <= 1, f"feature drift of one model split into {len(found)} incidents: {found}"
         return found[0] if found and found[0]["alert_count"] >= 2 else None
 
-    incident = wait_for(drift_incident, what="a feature-drift incident with both features")
+    incident = wait_until(drift_incident, what="a feature-drift incident with both features")
     assert incident["severity"] == "SEV4"  # impact technical low x harm low
     assert incident["type"] == PERFORMANCE
     assert incident["alert_count"] == 2
@@ -150,7 +144,7 @@ def test_grouping_by_rule_key(bridge: Bridge, alertmanager: Alertmanager) -> Non
 
 def test_repeat_notifications_are_deduplicated(bridge: Bridge, alertmanager: Alertmanager) -> None:
     incident = fire_accuracy_drop(bridge, alertmanager)
-    wait_for(
+    wait_until(
         lambda: bridge.metric("bridge_alerts_received_total", status="firing") >= 2,
         what="the first notification to be counted",
     )
@@ -162,7 +156,7 @@ def test_repeat_notifications_are_deduplicated(bridge: Bridge, alertmanager: Ale
         counts = [a["receive_count"] for a in detail["alerts"]]
         return detail if counts and min(counts) >= 3 else None
 
-    detail = wait_for(repeated_twice, timeout=6 * REPEAT_INTERVAL_S, what="two repeat notifications")
+    detail = wait_until(repeated_twice, timeout=6 * REPEAT_INTERVAL_S, what="two repeat notifications")
 
     assert bridge.page()["total"] == 1
     assert detail["alert_count"] == 2, describe(detail)
@@ -173,7 +167,7 @@ def test_repeat_notifications_are_deduplicated(bridge: Bridge, alertmanager: Ale
     # Repeats add nothing to the timeline.
     assert kinds(detail).count("alert_added") == 2
     repeats = sum(a["receive_count"] - 1 for a in detail["alerts"])
-    wait_for(
+    wait_until(
         lambda: (
             bridge.metric("bridge_alerts_deduplicated_total", reason="duplicate")
             >= duplicates_before + repeats
@@ -188,7 +182,7 @@ def test_resolving_all_alerts_resolves_the_incident(bridge: Bridge, alertmanager
     assert bridge.metric("bridge_incidents_open", type=PERFORMANCE) == 1
 
     alertmanager.resolve(ACCURACY_A, ACCURACY_B, annotations=ACCURACY_ANNOTATIONS)
-    resolved = wait_for(
+    resolved = wait_until(
         lambda: only_incident(bridge, status="resolved"), what="the incident to be resolved by its alerts"
     )
 
@@ -209,7 +203,7 @@ def test_resolving_all_alerts_resolves_the_incident(bridge: Bridge, alertmanager
     assert detail["timeline"][-1]["actor"] == "alertmanager"
 
     assert bridge.metric("bridge_incidents_open", type=PERFORMANCE) == 0
-    wait_for(
+    wait_until(
         lambda: bridge.metric("bridge_incidents_resolved_total", type=PERFORMANCE, by="alerts") == 1,
         what="bridge_incidents_resolved_total{by='alerts'} == 1",
     )
@@ -222,11 +216,11 @@ def test_firing_again_after_resolution_reopens_the_same_incident(
     alertmanager.fire(ACCURACY_A)
     incident = wait_for_incident(bridge, 1, model="fraud-scorer")
     alertmanager.resolve(ACCURACY_A)
-    wait_for(lambda: only_incident(bridge, status="resolved"), what="the incident to be resolved")
+    wait_until(lambda: only_incident(bridge, status="resolved"), what="the incident to be resolved")
     assert bridge.metric("bridge_incidents_reopened_total") == 0
 
     alertmanager.fire(ACCURACY_A)
-    reopened = wait_for(lambda: only_incident(bridge, status="open"), what="the incident to reopen")
+    reopened = wait_until(lambda: only_incident(bridge, status="open"), what="the incident to reopen")
 
     assert reopened["id"] == incident["id"]
     assert reopened["status"] == "triggered"
@@ -245,7 +239,7 @@ def test_firing_again_after_resolution_reopens_the_same_incident(
     assert timeline.count("reopened") == 1, describe(detail)
     assert timeline.index("reopened") > timeline.index("resolved")
 
-    wait_for(
+    wait_until(
         lambda: bridge.metric("bridge_incidents_reopened_total", type=PERFORMANCE, severity="SEV2") == 1,
         what="bridge_incidents_reopened_total == 1",
     )
@@ -269,7 +263,7 @@ def test_fairness_incident_waits_for_a_person(bridge: Bridge, alertmanager: Aler
     assert incident["runbook"]["id"] == "fairness-violation"
 
     alertmanager.resolve(fairness)
-    wait_for(
+    wait_until(
         lambda: "all_alerts_resolved" in kinds(bridge.incident(incident["id"])),
         what="all_alerts_resolved in the timeline",
     )
@@ -308,7 +302,7 @@ def test_fairness_incident_waits_for_a_person(bridge: Bridge, alertmanager: Aler
 
 
 def test_webhook_with_wrong_credentials_is_refused(bridge: Bridge) -> None:
-    body = load_webhook_fixtures()[1]["body"]
+    body = load_fixture_requests()[1]["body"]
 
     wrong = bridge.post_webhook(body, headers={"Authorization": "Bearer not-the-token"})
     missing = bridge.http.post("/webhooks/alertmanager", json=body)

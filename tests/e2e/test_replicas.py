@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Bridge, load_webhook_fixtures, metric_value
+from tests.e2e.conftest import Bridge
+from tests.support import load_fixture_requests, metric_value
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +28,7 @@ KEY = 'accuracy-drop:{alertname="ModelAccuracyDrop",model="fraud-scorer"}'
 
 def accuracy_drop_body() -> dict[str, Any]:
     """The second captured webhook: two ModelAccuracyDrop alerts for fraud-scorer."""
-    body: dict[str, Any] = load_webhook_fixtures()[1]["body"]
+    body: dict[str, Any] = load_fixture_requests()[1]["body"]
     assert [a["labels"]["alertname"] for a in body["alerts"]] == ["ModelAccuracyDrop"] * 2
     assert {a["labels"]["model"] for a in body["alerts"]} == {"fraud-scorer"}
     return body

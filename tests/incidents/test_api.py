@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import load_fixture_requests
+from tests.support import load_fixture_requests
 
 
 def fire(client: TestClient, alertname: str, model: str, fp: str, **labels: str) -> int:

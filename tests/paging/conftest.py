@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import email
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,6 @@ import orjson
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from app.config import Settings
@@ -34,7 +32,8 @@ from app.main import create_app
 from app.models import Escalation, Incident, Notification
 from app.paging.delivery import LEASE, Dispatcher
 from app.paging.jobs import escalate
-from tests.conftest import load_fixture_requests
+from tests import support
+from tests.support import free_port, load_fixture_requests
 
 T = TypeVar("T")
 WAIT_TIMEOUT = 10.0
@@ -44,22 +43,9 @@ OWNER_POLICY = "owner-first"
 TEAM = "risk-ml"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(predicate: Callable[[], T], timeout: float = WAIT_TIMEOUT, what: str = "") -> T:
-    """Poll `predicate` until it returns something truthy and return that; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or predicate!r}; last: {value!r}")
-        time.sleep(0.02)
+    """`tests.support.wait_until` with this package's timeout, polling every 20 ms."""
+    return support.wait_until(predicate, timeout, interval=0.02, what=what)
 
 
 # --- the HTTP receiver ------------------------------------------------------------------------------
@@ -424,16 +410,6 @@ def timeline(client: TestClient, incident_id: int) -> list[dict[str, Any]]:
 
 def kinds(client: TestClient, incident_id: int) -> list[str]:
     return [e["kind"] for e in timeline(client, incident_id)]
-
-
-def metric(client: TestClient, sample: str, **labels: str) -> float:
-    """Sum of the /metrics samples named `sample` whose labels include `labels` (0 if none)."""
-    total = 0.0
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for s in family.samples:
-            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
-                total += s.value
-    return total
 
 
 def settled(client: TestClient) -> bool:

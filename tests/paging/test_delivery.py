@@ -32,13 +32,14 @@ from tests.paging.conftest import (
     fire_one,
     fixture_body,
     kinds,
-    metric,
     notifications,
+    set_clock,
     sweep_at,
     timeline,
     wait_settled,
     wait_until,
 )
+from tests.support import metric
 
 SECOND = timedelta(seconds=1)
 
@@ -167,17 +168,20 @@ def test_pages_written_but_never_sent_are_delivered_once_by_the_next_process(
             ]
             written = notifications(first)
     assert len(set(opened)) == 3
-    assert len(written) == 6 and {(n.status, n.attempts) for n in written} == {("pending", 0)}
+    # Born claimed by the process that died: nobody else may send them until the lease runs out.
+    assert len(written) == 6 and {(n.status, n.attempts) for n in written} == {("sending", 1)}
     assert receiver.at() == [] and smtp.messages == []
+    born = max(n.created_at for n in written)
 
     with TestClient(create_app(paging_settings)) as second:
-        assert dispatcher_of(second).sweep() == 6
+        assert sweep_at(second, born + LEASE - SECOND) == 0
+        assert sweep_at(second, born + LEASE + SECOND) == 6
         wait_until(
             lambda: all(n.status == "delivered" for n in notifications(second)), what="every page delivered"
         )
-        assert dispatcher_of(second).sweep() == 0
+        assert sweep_at(second, born + LEASE * 3) == 0
         rows = notifications(second)
-    assert {n.attempts for n in rows} == {1}
+    assert {n.attempts for n in rows} == {2}
 
     receiver.wait_for(4)
     mails = smtp.wait_for(2)
@@ -198,9 +202,9 @@ def test_a_sender_that_died_mid_send_loses_its_lease_to_the_sweeper(
         incident_id = fire_one(paging_client, fixture_body(1))
     rows = notifications(paging_client, incident_id)
     assert len(rows) == 2
-    died_at = utcnow()
-    with db_of(paging_client).session(write=True) as session:  # claimed, then the sender died
-        assert all(repository.claim(session, n.id, died_at, LEASE) is not None for n in rows)
+    # The rows were born claimed by this sender, which then died before sending.
+    assert {(n.status, n.attempts) for n in rows} == {("sending", 1)}
+    died_at = max(n.created_at for n in rows)
 
     assert sweep_at(paging_client, died_at + LEASE - SECOND) == 0  # the lease still holds
     assert receiver.at() == [] and smtp.messages == []
@@ -224,10 +228,12 @@ def test_a_notification_is_claimed_by_one_sender_only(
     barrier = threading.Barrier(2)
     won: list[bool] = []
 
+    later = utcnow() + LEASE + SECOND  # the lease of the process that wrote the page ran out
+
     def claim() -> None:
         barrier.wait(5)
         with db.session(write=True) as session:
-            won.append(repository.claim(session, hook.id, utcnow(), LEASE) is not None)
+            won.append(repository.claim(session, hook.id, later, LEASE) is not None)
             time.sleep(0.2)  # keep the transaction open while the other one tries
 
     threads = [threading.Thread(target=claim) for _ in range(2)]
@@ -237,8 +243,9 @@ def test_a_notification_is_claimed_by_one_sender_only(
         thread.join(15)
     assert sorted(won) == [False, True]
     (claimed,) = notifications(paging_client, incident_id, channel="webhook")
-    assert (claimed.status, claimed.attempts) == ("sending", 1)
+    assert (claimed.status, claimed.attempts) == ("sending", 2)
 
+    set_clock(paging_client, later)
     dispatcher = dispatcher_of(paging_client)
     assert dispatcher.deliver(hook.id) is None  # someone else holds it
     (mail_row,) = notifications(paging_client, incident_id, channel="email")
@@ -247,7 +254,7 @@ def test_a_notification_is_claimed_by_one_sender_only(
     assert len(smtp.wait_for(1)) == 1
     assert receiver.at() == []
 
-    dispatcher.clock = lambda: utcnow() + LEASE + SECOND  # the winner never finished
+    dispatcher.clock = lambda: later + LEASE + SECOND  # the winner never finished
     assert dispatcher.deliver(hook.id) == "delivered"
     assert dispatcher.deliver(hook.id) is None
     assert len(receiver.wait_for(1, "/alice")) == 1

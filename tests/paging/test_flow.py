@@ -33,7 +33,6 @@ from tests.paging.conftest import (
     fixture_body,
     incident_row,
     kinds,
-    metric,
     notifications,
     oncall_yaml,
     sweep_at,
@@ -41,6 +40,7 @@ from tests.paging.conftest import (
     wait_settled,
     wait_until,
 )
+from tests.support import metric
 
 ACCURACY_KEY = 'accuracy-drop:{alertname="ModelAccuracyDrop",model="fraud-scorer"}'
 

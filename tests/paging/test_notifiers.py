@@ -9,7 +9,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from app.paging.message import DeliveryError, Message
 from app.paging.notifiers import email as email_channel
 from app.paging.notifiers import http, pagerduty, slack, webhook
+from tests.support import free_port
 
 PUBLIC = "http://bridge.test"
 LINKS = {
@@ -479,13 +479,6 @@ def test_email_low_urgency_is_not_flagged_important() -> None:
 
 
 # --- email: sending over SMTP ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 class Collector:

@@ -7,78 +7,41 @@ sweepers of both processes race for each retry; the claims must let exactly one 
 
 from __future__ import annotations
 
-import functools
 import os
-import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 
 from app.cli import migrate
 from app.db import normalize_url
 from app.models import Notification
-from tests.paging.conftest import HttpReceiver, SmtpServer, alert_body, free_port, wait_until
+from tests.paging.conftest import HttpReceiver, SmtpServer, alert_body, wait_until
+from tests.support import BridgeProcess, PgServer, metric_value
 
 PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
-ROOT = Path(__file__).resolve().parents[2]
-BRIDGE_BIN = ROOT / ".venv" / "bin" / "incident-bridge"
 INCIDENTS = 30
 
 pytestmark = pytest.mark.skipif(not PG_SERVER_URL, reason="BRIDGE_TEST_DATABASE_URL is not set")
 
 
-@dataclass
-class Replica:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def scrape(self, sample: str, **labels: str) -> float:
-        total = 0.0
-        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
-            for s in family.samples:
-                if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
-                    total += s.value
-        return total
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
 @pytest.fixture
-def replica_database() -> Iterator[str]:
+def replica_database(pg_server: PgServer | None) -> Iterator[str]:
     """A fresh database created on the server for this test, dropped afterwards."""
-    assert PG_SERVER_URL is not None
-    base = normalize_url(PG_SERVER_URL)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"bridge_replicas_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
+    assert pg_server is not None
+    url = pg_server.create("bridge_replicas")
     try:
         migrate(url)  # once, before the replicas start, so they do not race on the schema
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        pg_server.drop(url)
 
 
 @pytest.fixture
@@ -96,56 +59,34 @@ def replicas(
     smtp: SmtpServer,
     runbooks_dir: Path,
     tmp_path: Path,
-) -> Iterator[list[Replica]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env.update(
-        {
-            "BRIDGE_DATABASE_URL": replica_database,
-            "BRIDGE_RULES_DIR": str(oncall_rules_dir),
-            "BRIDGE_RUNBOOKS_DIR": str(runbooks_dir),
-            "BRIDGE_PUBLIC_URL": "http://bridge.test",
-            "BRIDGE_ESCALATION_INTERVAL_SECONDS": "0.5",
-            "BRIDGE_SWEEP_INTERVAL_SECONDS": "0.5",
-            "BRIDGE_LOG_LEVEL": "warning",
-            "BRIDGE_SMTP_HOST": smtp.host,
-            "BRIDGE_SMTP_PORT": str(smtp.port),
-            "BRIDGE_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty",
-            "BRIDGE_PAGE_MAX_ATTEMPTS": "3",
-        }
-    )
-    started: list[Replica] = []
+) -> Iterator[list[BridgeProcess]]:
+    settings = {
+        "BRIDGE_DATABASE_URL": replica_database,
+        "BRIDGE_RULES_DIR": str(oncall_rules_dir),
+        "BRIDGE_RUNBOOKS_DIR": str(runbooks_dir),
+        "BRIDGE_PUBLIC_URL": "http://bridge.test",
+        "BRIDGE_ESCALATION_INTERVAL_SECONDS": "0.5",
+        "BRIDGE_SWEEP_INTERVAL_SECONDS": "0.5",
+        "BRIDGE_LOG_LEVEL": "warning",
+        "BRIDGE_SMTP_HOST": smtp.host,
+        "BRIDGE_SMTP_PORT": str(smtp.port),
+        "BRIDGE_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty",
+        "BRIDGE_PAGE_MAX_ATTEMPTS": "3",
+    }
+    started = [BridgeProcess(tmp_path, f"replica-{index}") for index in range(2)]
     try:
-        for index in range(2):
-            port = free_port()
-            log = tmp_path / f"replica-{index}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [str(BRIDGE_BIN), "serve", "--port", str(port)],
-                    env=env,
-                    cwd=tmp_path,  # no stray .env file
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append(Replica(f"http://127.0.0.1:{port}", process, log))
+        for replica in started:  # both start at once, then both must become ready
+            replica.start(settings, wait=False)
         for replica in started:
-            wait_until(functools.partial(_ready, replica), timeout=30, what=f"{replica.url} ready")
+            replica.wait_ready()
         yield started
     finally:
         for replica in started:
             replica.stop()
 
 
-def _ready(replica: Replica) -> bool:
-    if replica.process.poll() is not None:
-        pytest.fail(f"replica exited with {replica.process.returncode}:\n{replica.log.read_text()[-4000:]}")
-    try:
-        return httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_every_page_is_delivered_exactly_once_across_two_replicas(
-    replicas: list[Replica], receiver: HttpReceiver, smtp: SmtpServer, replica_engine: Engine
+    replicas: list[BridgeProcess], receiver: HttpReceiver, smtp: SmtpServer, replica_engine: Engine
 ) -> None:
     seen: set[str] = set()
     lock = threading.Lock()
@@ -210,9 +151,10 @@ def test_every_page_is_delivered_exactly_once_across_two_replicas(
 
     for outcome in ("retried", "delivered"):
         per_replica = [
-            r.scrape("bridge_notifications_total", channel="webhook", outcome=outcome) for r in replicas
+            metric_value(r.metrics(), "bridge_notifications_total", channel="webhook", outcome=outcome)
+            for r in replicas
         ]
         print(f"webhook pages {outcome} per replica: {per_replica}")
         assert sum(per_replica) == INCIDENTS
     for replica in replicas:
-        assert replica.process.poll() is None, replica.log.read_text()[-4000:]
+        assert replica.running(), replica.output()

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, BridgeProcess, free_port, wait_until
+
 RULES_DIR = ROOT / "rules"
 RUNBOOKS_DIR = ROOT / "runbooks"
-WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -44,8 +37,6 @@ CHROMIUM_ARGS = [
 
 SECRET_KEY = "browser-tests-secret-key-0123456789abcdef"
 WEBHOOK_TOKEN = "am-secret-token"  # what the captured Alertmanager requests carry
-READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 BROWSER_TIMEOUT_MS = 10_000
 
 # One person, reachable by email only, paged at once for fraud-scorer, which she owns.
@@ -67,42 +58,6 @@ models:
     tier: production
 default_escalation_policy: owner-first
 """
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Call `predicate` until it returns something truthy and return that; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {value!r}")
-        time.sleep(interval)
-
-
-def fixture_webhook(line: int) -> dict[str, Any]:
-    """The captured Alertmanager 0.25 request on `line` (1-based) of the fixtures file."""
-    lines = [raw for raw in WEBHOOK_FIXTURES.read_text().splitlines() if raw.strip()]
-    request: dict[str, Any] = json.loads(lines[line - 1])
-    return request
-
-
-def _tail(path: Path, limit: int = 6000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:] or "<no output>"
-    except OSError:
-        return "<no output>"
-
 
 # --- mail ---------------------------------------------------------------------------------------
 
@@ -131,7 +86,7 @@ class Mailbox:
         def first() -> EmailMessage | None:
             return next((m for m in self.messages if predicate(m)), None)
 
-        found = wait_for(first, timeout, what)
+        found = wait_until(first, timeout, what=what)
         return found
 
 
@@ -152,105 +107,18 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 # --- the bridge ---------------------------------------------------------------------------------
 
 
-class Bridge:
-    """One `incident-bridge serve` process on a fresh SQLite database, sending mail to `smtp_port`."""
+class Bridge(BridgeProcess):
+    """One `incident-bridge serve` process on a fresh SQLite database, sending mail to the test's
+    SMTP server; its rules are a copy of the shipped ones with an on-call file of these tests."""
 
-    def __init__(self, workdir: Path, smtp_port: int) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.smtp_port = smtp_port
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir, token=WEBHOOK_TOKEN, http_timeout=10.0)
         self.rules_dir = workdir / "rules"
-        self.log = workdir / "bridge.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=10.0)
-
-    def _command(self) -> list[str]:
-        script = Path(sys.executable).with_name("incident-bridge")
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        if script.exists():
-            return [str(script), *serve]
-        return [sys.executable, "-m", "app.cli", *serve]
-
-    def _environment(self) -> dict[str, str]:
-        # None of the caller's BRIDGE_* settings may leak in; the process runs in its own
-        # directory so no .env file is read either.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-        env.update(
-            BRIDGE_DATABASE_URL=f"sqlite:///{self.workdir / 'bridge.db'}",
-            BRIDGE_RULES_DIR=str(self.rules_dir),
-            BRIDGE_RUNBOOKS_DIR=str(RUNBOOKS_DIR),
-            BRIDGE_PUBLIC_URL=self.url,
-            BRIDGE_SECRET_KEY=SECRET_KEY,
-            BRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-            BRIDGE_SMTP_HOST="127.0.0.1",
-            BRIDGE_SMTP_PORT=str(self.smtp_port),
-            BRIDGE_LOG_LEVEL="warning",
-        )
-        return env
-
-    def start(self) -> Bridge:
-        shutil.copytree(RULES_DIR, self.rules_dir)
-        (self.rules_dir / "oncall.yaml").write_text(ONCALL_YAML)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                self._command(),
-                cwd=self.workdir,
-                env=self._environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + READY_TIMEOUT
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"incident-bridge exited with code {self.proc.returncode}:\n{_tail(self.log)}")
-            try:
-                response = self.http.get("/readyz", timeout=2.0)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"incident-bridge not ready after {READY_TIMEOUT:.0f}s ({last}):\n{_tail(self.log)}")
-
-    def stop(self) -> None:
-        self.http.close()
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT)
-
-    def output(self) -> str:
-        return _tail(self.log)
-
-    def incident(self, incident_id: int) -> dict[str, Any]:
-        response = self.http.get(f"/api/v1/incidents/{incident_id}")
-        assert response.status_code == 200, response.text
-        detail: dict[str, Any] = response.json()
-        return detail
 
     def fire(self, request: dict[str, Any]) -> list[int]:
         """Replay a captured Alertmanager request; the ids of the incidents it touched."""
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": request["headers"].get("Authorization", f"Bearer {WEBHOOK_TOKEN}"),
-        }
-        response = self.http.post(
-            "/webhooks/alertmanager", content=json.dumps(request["body"]).encode(), headers=headers
-        )
+        authorization = request["headers"].get("Authorization", f"Bearer {WEBHOOK_TOKEN}")
+        response = self.post_webhook(request["body"], headers={"Authorization": authorization})
         assert response.status_code == 200, response.text
         ids: list[int] = response.json()["incidents"]
         return ids
@@ -260,7 +128,21 @@ class Bridge:
 def bridge(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Bridge]:
     workdir = tmp_path / "bridge"
     workdir.mkdir()
-    server = Bridge(workdir, mailbox[1]).start()
+    server = Bridge(workdir)
+    shutil.copytree(RULES_DIR, server.rules_dir)
+    (server.rules_dir / "oncall.yaml").write_text(ONCALL_YAML)
+    server.start(
+        {
+            "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.db'}",
+            "BRIDGE_RULES_DIR": str(server.rules_dir),
+            "BRIDGE_RUNBOOKS_DIR": str(RUNBOOKS_DIR),
+            "BRIDGE_PUBLIC_URL": server.url,
+            "BRIDGE_SECRET_KEY": SECRET_KEY,
+            "BRIDGE_SMTP_HOST": "127.0.0.1",
+            "BRIDGE_SMTP_PORT": str(mailbox[1]),
+            "BRIDGE_LOG_LEVEL": "warning",
+        }
+    )
     try:
         yield server
     finally:

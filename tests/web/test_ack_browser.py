@@ -21,7 +21,8 @@ import pytest
 
 from app.paging.links import sign, verify
 from app.rules.loader import load_config
-from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox, fixture_webhook
+from tests.support import load_fixture_requests
+from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +107,7 @@ class Paged:
 @pytest.fixture
 def paged(bridge: Bridge, mailbox: tuple[Mailbox, int]) -> Paged:
     """ModelAccuracyDrop on fraud-scorer (second captured webhook) fired at the bridge."""
-    ids = bridge.fire(fixture_webhook(2))
+    ids = bridge.fire(load_fixture_requests()[1])
     assert len(ids) == 1, ids
     mail = mailbox[0].wait_for(is_page, MAIL_TIMEOUT, f"the page email to {RECIPIENT_ADDRESS}")
     ack_url = html_links(body_of(mail, "html")).get("Acknowledge")

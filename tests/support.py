@@ -1,0 +1,264 @@
+"""Helpers shared by the test packages: free ports, polling, Prometheus text, throwaway PostgreSQL
+databases, the captured Alertmanager webhooks, and incident-bridge (or another server) as a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.db import normalize_url
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+SHARED_WEBHOOK_FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> T:
+    """Call `predicate` every `interval` seconds until it returns something truthy; return that.
+
+    A connection error counts as "not yet" (a server may still be starting or reloading). Fails
+    the test after `timeout` seconds, showing the last value the predicate returned or raised.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            last = value = predicate()
+        except httpx.TransportError as exc:
+            last = exc
+        else:
+            if value:
+                return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or predicate!r}; last: {last!r}")
+        time.sleep(interval)
+
+
+# --- Prometheus text ----------------------------------------------------------------------------
+
+
+def _samples(exposition: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            yield sample.name, sample.labels, sample.value
+
+
+def parse_metrics(exposition: str) -> dict[str, float]:
+    """Every sample of a Prometheus text exposition by series: `name`, or `name{a="x",b="y"}`
+    with the labels sorted by name."""
+    series: dict[str, float] = {}
+    for name, labels, value in _samples(exposition):
+        rendered = ",".join(f'{key}="{labels[key]}"' for key in sorted(labels))
+        series[f"{name}{{{rendered}}}" if labels else name] = value
+    return series
+
+
+def metric_value(exposition: str, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` whose labels include `labels` (0 when there are none)."""
+    matching = (v for n, have, v in _samples(exposition) if n == name and labels.items() <= have.items())
+    return sum(matching, 0.0)
+
+
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    """`metric_value` of what `client` (a TestClient, or a client of a running server) reads at /metrics."""
+    return metric_value(client.get("/metrics").text, name, **labels)
+
+
+# --- fixtures and databases ---------------------------------------------------------------------
+
+
+def load_fixture_requests() -> list[dict[str, Any]]:
+    """Webhook requests captured from a real Alertmanager 0.25 (path, headers and body)."""
+    path = WEBHOOK_FIXTURES if WEBHOOK_FIXTURES.exists() else SHARED_WEBHOOK_FIXTURES
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class PgServer:
+    """Creates throwaway databases on the PostgreSQL server named by BRIDGE_TEST_DATABASE_URL.
+
+    `drop` removes one; `drop_all` removes whatever is left and closes the connections.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.base = normalize_url(url)
+        self.admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self, prefix: str = "bridge_test") -> str:
+        """A new, empty database `<prefix>_<random>`; its URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.base.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, database_url: str) -> None:
+        self._drop(make_url(database_url).database)
+
+    def drop_all(self) -> None:
+        for name in list(self.created):
+            self._drop(name)
+        self.admin.dispose()
+
+    def _drop(self, name: str | None) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name in self.created:
+            self.created.remove(name)
+
+
+# --- servers as real processes ------------------------------------------------------------------
+
+
+class ServerProcess:
+    """A server run as a child process on a free loopback port, with an HTTP client for it.
+
+    Its output goes to `<name>.log` in its working directory. Subclasses say how to start it
+    (`launch`, then `wait_ready`) and where it reports being ready (`ready_path`).
+    """
+
+    ready_path = "/"
+
+    def __init__(self, workdir: Path, name: str, title: str, http_timeout: float = 30.0) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.title = title  # for failure messages
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=http_timeout)
+
+    def launch(self, command: list[str], env: Mapping[str, str] | None = None) -> None:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Poll `ready_path` until it answers 200; fail with the process's output when it never does."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                pytest.fail(f"{self.title} exited with code {code} before it was ready:\n{self.output()}")
+            try:
+                response = self.http.get(self.ready_path, timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"{self.title} not ready after {timeout:.0f}s ({last}); its output:\n{self.output()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> str:
+        """Terminate the process (kill it if it does not stop) and return its output."""
+        self.http.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+        return self.output()
+
+    def output(self, limit: int = 6000) -> str:
+        """The end of what the process wrote to stdout and stderr."""
+        try:
+            return self.log.read_text(errors="replace")[-limit:] or "<no output>"
+        except OSError:
+            return "<no output>"
+
+
+class BridgeProcess(ServerProcess):
+    """`incident-bridge serve` as a real process, and helpers for its HTTP API.
+
+    `token`, when given, is the webhook token the process is started with and `post_webhook` sends.
+    """
+
+    ready_path = "/readyz"
+
+    def __init__(
+        self, workdir: Path, name: str = "bridge", token: str | None = None, http_timeout: float = 30.0
+    ) -> None:
+        super().__init__(workdir, name, f"incident-bridge {name}", http_timeout)
+        self.token = token
+
+    def start(self, env: Mapping[str, str], wait: bool = True) -> Self:
+        """Serve with the BRIDGE_* settings in `env`; wait for /readyz unless `wait` is false.
+
+        None of the caller's own BRIDGE_* variables leak in (an API token, a production database...),
+        and the process runs in its working directory, so no stray .env file is read either.
+        """
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+        if self.token is not None:
+            environment["BRIDGE_WEBHOOK_TOKEN"] = self.token
+        environment.update(env)
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        script = Path(sys.executable).with_name("incident-bridge")
+        command = [str(script), *serve] if script.exists() else [sys.executable, "-m", "app.cli", *serve]
+        self.launch(command, environment)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def metrics(self) -> str:
+        response = self.http.get("/metrics")
+        assert response.status_code == 200, response.text
+        return response.text
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        response = self.http.get(f"/api/v1/incidents/{incident_id}")
+        assert response.status_code == 200, response.text
+        detail: dict[str, Any] = response.json()
+        return detail
+
+    def post_webhook(
+        self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST an Alertmanager webhook with the bridge's token; `headers` may replace it."""
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"Content-Type": "application/json"}
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        sent.update(headers or {})
+        return self.http.post("/webhooks/alertmanager", content=content, headers=sent)
