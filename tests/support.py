@@ -93,6 +93,14 @@ def metric(client: httpx.Client, name: str, **labels: str) -> float:
 # --- fixtures and databases ---------------------------------------------------------------------
 
 
+def list_incidents(client: httpx.Client, **params: Any) -> dict[str, Any]:
+    """GET /api/v1/incidents, asserting it answers 200."""
+    response = client.get("/api/v1/incidents", params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
 def load_fixture_requests() -> list[dict[str, Any]]:
     """Webhook requests captured from a real Alertmanager 0.25 (path, headers and body)."""
     path = WEBHOOK_FIXTURES if WEBHOOK_FIXTURES.exists() else SHARED_WEBHOOK_FIXTURES

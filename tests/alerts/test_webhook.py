@@ -14,20 +14,13 @@ from fastapi.testclient import TestClient
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.support import PgServer, load_fixture_requests, metric
+from tests.support import PgServer, list_incidents, load_fixture_requests, metric
 
 URL = "/webhooks/alertmanager"
 
 
 def bodies() -> list[dict[str, Any]]:
     return [r["body"] for r in load_fixture_requests()]
-
-
-def incidents(client: TestClient, **params: str) -> dict[str, Any]:
-    response = client.get("/api/v1/incidents", params=params)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
@@ -38,7 +31,7 @@ def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
     assert first.json()["alerts"] == 1
     second = client.post(URL, json=firing_accuracy)
     assert second.status_code == 200
-    listed = incidents(client, status="open")
+    listed = list_incidents(client, status="open")
     assert listed["total"] == 2
     accuracy = next(i for i in listed["items"] if i["model"] == "fraud-scorer")
     assert accuracy["type"] == "performance_degradation"
@@ -60,8 +53,8 @@ def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
     assert kinds[-1] == "resolved"
 
     assert client.post(URL, json=resolved_drift).status_code == 200
-    assert incidents(client, status="open")["total"] == 0
-    assert incidents(client, status="resolved")["total"] == 2
+    assert list_incidents(client, status="open")["total"] == 0
+    assert list_incidents(client, status="resolved")["total"] == 2
 
 
 def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> None:
@@ -69,7 +62,7 @@ def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> 
     before = metric(client, "bridge_alerts_deduplicated_total", reason="duplicate")
     for _ in range(5):
         assert client.post(URL, json=body).status_code == 200
-    listed = incidents(client)
+    listed = list_incidents(client)
     assert listed["total"] == 1
     incident = listed["items"][0]
     assert incident["alert_count"] == 2
@@ -84,7 +77,7 @@ def test_endsat_before_startsat_is_accepted(client: TestClient) -> None:
     response = client.post(URL, json=body)
     assert response.status_code == 200
     # A resolve for alerts never seen firing opens nothing and is still kept.
-    assert incidents(client)["total"] == 0
+    assert list_incidents(client)["total"] == 0
     assert response.json()["incidents"] == []
 
 
@@ -101,7 +94,7 @@ def test_malformed_bodies_store_nothing(client: TestClient, raw: bytes, status: 
     response = client.post(URL, content=raw, headers={"content-type": "application/json"})
     assert response.status_code == status
     assert response.json()["error"] == error
-    assert incidents(client)["total"] == 0
+    assert list_incidents(client)["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -121,7 +114,7 @@ def test_wrong_shape_is_422_and_nothing_of_the_batch_is_stored(client: TestClien
     response = client.post(URL, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["errors"]
-    assert incidents(client)["total"] == 0
+    assert list_incidents(client)["total"] == 0
 
 
 def test_unknown_fields_from_newer_alertmanagers_are_tolerated(client: TestClient) -> None:
@@ -130,7 +123,7 @@ def test_unknown_fields_from_newer_alertmanagers_are_tolerated(client: TestClien
     body["routeLabels"] = {"team": "risk-ml"}
     body["alerts"][0]["silencedBy"] = []
     assert client.post(URL, json=body).status_code == 200
-    assert incidents(client)["total"] == 1
+    assert list_incidents(client)["total"] == 1
 
 
 def test_alert_without_a_matching_rule_opens_an_unclassified_incident(client: TestClient) -> None:
@@ -138,7 +131,7 @@ def test_alert_without_a_matching_rule_opens_an_unclassified_incident(client: Te
     body["alerts"][0]["labels"] = {"alertname": "DiskFull", "severity": "critical"}
     body["alerts"][0]["fingerprint"] = "0000000000000001"
     assert client.post(URL, json=body).status_code == 200
-    item = incidents(client)["items"][0]
+    item = list_incidents(client)["items"][0]
     assert item["type"] == "unclassified"
     assert item["severity"] == "SEV2"
     assert item["model"] is None
@@ -158,7 +151,7 @@ def test_webhook_token_bearer_and_basic(settings: Settings) -> None:
         wrong = client.post(URL, json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert wrong.headers["www-authenticate"] == "Bearer"
-        assert incidents(client)["total"] == 0
+        assert list_incidents(client)["total"] == 0
         fixture_headers = load_fixture_requests()[0]["headers"]
         ok = client.post(URL, json=body, headers={"Authorization": fixture_headers["Authorization"]})
         assert ok.status_code == 200

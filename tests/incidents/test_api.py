@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.support import load_fixture_requests
+from tests.support import list_incidents, load_fixture_requests
 
 
 def fire(client: TestClient, alertname: str, model: str, fp: str, **labels: str) -> int:
@@ -25,13 +24,6 @@ def fire(client: TestClient, alertname: str, model: str, fp: str, **labels: str)
     return incident_id
 
 
-def listing(client: TestClient, **params: Any) -> dict[str, Any]:
-    response = client.get("/api/v1/incidents", params=params)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def test_filters_and_pagination(client: TestClient) -> None:
     accuracy = fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
     fairness = fire(client, "FairnessViolation", "credit-model", "02")
@@ -39,21 +31,23 @@ def test_filters_and_pagination(client: TestClient) -> None:
     client.post(f"/api/v1/incidents/{serving}/acknowledge", json={"by": "alice"})
     client.post(f"/api/v1/incidents/{accuracy}/resolve", json={"by": "bob"})
 
-    everything = listing(client)
+    everything = list_incidents(client)
     assert everything["total"] == 3
     assert [i["id"] for i in everything["items"]] == [serving, fairness, accuracy]  # newest first
-    assert {i["id"] for i in listing(client, status="open")["items"]} == {fairness, serving}
-    assert [i["id"] for i in listing(client, status="acknowledged")["items"]] == [serving]
-    assert [i["id"] for i in listing(client, status="resolved")["items"]] == [accuracy]
-    assert [i["id"] for i in listing(client, type="fairness_violation")["items"]] == [fairness]
-    assert {i["id"] for i in listing(client, model="fraud-scorer")["items"]} == {accuracy, serving}
-    assert [i["id"] for i in listing(client, severity="SEV2", status="open")["items"]] == [
+    assert {i["id"] for i in list_incidents(client, status="open")["items"]} == {fairness, serving}
+    assert [i["id"] for i in list_incidents(client, status="acknowledged")["items"]] == [serving]
+    assert [i["id"] for i in list_incidents(client, status="resolved")["items"]] == [accuracy]
+    assert [i["id"] for i in list_incidents(client, type="fairness_violation")["items"]] == [fairness]
+    assert {i["id"] for i in list_incidents(client, model="fraud-scorer")["items"]} == {accuracy, serving}
+    assert [i["id"] for i in list_incidents(client, severity="SEV2", status="open")["items"]] == [
         serving,
         fairness,
     ]
-    page = listing(client, limit=1, offset=1)
+    page = list_incidents(client, limit=1, offset=1)
     assert page["total"] == 3 and [i["id"] for i in page["items"]] == [fairness]
     item = everything["items"][0]
+    # No on-call file in these tests: the registry knows no model, so each incident is unowned.
+    assert (item["owner"], item["escalation_policy"], item["unowned"]) == (None, None, True)
     for field in (
         "id",
         "key",
