@@ -86,6 +86,24 @@ class _Batch:
             row.annotations = alert.annotations
         self.out.deduplicated["duplicate"] += 1
 
+    def _add_row(self, alert: AlertIn, incident_id: int | None) -> None:
+        row = Alert(
+            incident_id=incident_id,
+            fingerprint=alert.fingerprint,
+            status=alert.status,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            starts_at=alert.starts_at,
+            ends_at=alert.ends_at if alert.status == "resolved" else None,
+            generator_url=alert.generator_url,
+            source=alert.source,
+            first_seen_at=self.now,
+            last_seen_at=self.now,
+            receive_count=1,
+        )
+        self.session.add(row)
+        self.alerts[alert.fingerprint] = row
+
     def _row_in(self, incident_id: int, fingerprint: str) -> Alert | None:
         return self.session.scalars(
             select(Alert).where(Alert.incident_id == incident_id, Alert.fingerprint == fingerprint)
@@ -142,22 +160,7 @@ class _Batch:
             row.last_seen_at, row.receive_count = self.now, row.receive_count + 1
             kind, message = "alert_refired", "alert firing again"
         else:
-            row = Alert(
-                incident_id=incident.id,
-                fingerprint=alert.fingerprint,
-                status="firing",
-                labels=alert.labels,
-                annotations=alert.annotations,
-                starts_at=alert.starts_at,
-                ends_at=None,
-                generator_url=alert.generator_url,
-                source=alert.source,
-                first_seen_at=self.now,
-                last_seen_at=self.now,
-                receive_count=1,
-            )
-            self.session.add(row)
-            self.alerts[alert.fingerprint] = row
+            self._add_row(alert, incident.id)
             incident.alert_count += 1
             kind, message = "alert_added", "alert added"
         incident.firing_count += 1
@@ -180,22 +183,7 @@ class _Batch:
         row = self.alerts.get(alert.fingerprint)
         if row is None:
             # Resolved before we ever saw it fire: kept for the record, opens nothing.
-            row = Alert(
-                incident_id=None,
-                fingerprint=alert.fingerprint,
-                status="resolved",
-                labels=alert.labels,
-                annotations=alert.annotations,
-                starts_at=alert.starts_at,
-                ends_at=alert.ends_at,
-                generator_url=alert.generator_url,
-                source=alert.source,
-                first_seen_at=self.now,
-                last_seen_at=self.now,
-                receive_count=1,
-            )
-            self.session.add(row)
-            self.alerts[alert.fingerprint] = row
+            self._add_row(alert, None)
             return None
         if row.status == "resolved":
             self._touch(row, alert)
