@@ -7,18 +7,32 @@ request with 202 and accepts every SMTP message, and counts them:
 
     python bench/notification_sink.py --http-port 9301 --smtp-port 9302
     curl http://127.0.0.1:9301/-/count     # {"http": 12, "smtp": 3}
+
+It also notes when each HTTP page arrived (time.time(), the clock the benchmark reads too),
+its channel and the incident it is about, for the page-latency measurement:
+
+    curl 'http://127.0.0.1:9301/-/arrivals?since=1790000000.5'
+    # {"now": ..., "arrivals": [[1790000000.61, 42, "webhook"], [1790000000.62, 42, "slack"]]}
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import json
 import re
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
+# The signed action links of a page (/a/<base64 JSON claims>.<mac>) name the incident as "i".
+_ACTION_LINK = re.compile(r"/a/([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+")
 _ACCEPTED = b'{"status":"success","message":"Event processed","ok":true}'
 counts = {"http": 0, "smtp": 0}
+arrivals: list[tuple[float, int | None, str]] = []  # (time.time(), incident id, channel)
 
 
 def _response(status: str, body: bytes) -> bytes:
@@ -26,22 +40,62 @@ def _response(status: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+def _link_incident(text: str) -> int | None:
+    match = _ACTION_LINK.search(text)
+    if match is None:
+        return None
+    token = match.group(1)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(claims["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+
+
+def page_of(body: bytes) -> tuple[int | None, str]:
+    """The incident a page is about and its channel, from the body the service sent."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None, "other"
+    if not isinstance(data, dict):
+        return None, "other"
+    if isinstance(data.get("incident"), dict):  # generic webhook
+        return data["incident"].get("id"), "webhook"
+    if "routing_key" in data:  # PagerDuty Events API v2
+        details = (data.get("payload") or {}).get("custom_details") or {}
+        return details.get("incident_id") or _link_incident(body.decode(errors="replace")), "pagerduty"
+    if "blocks" in data:  # Slack: the incident is only in the action links
+        return _link_incident(body.decode(errors="replace")), "slack"
+    return None, "other"
+
+
+def _arrivals_since(target: bytes) -> bytes:
+    query = parse_qs(urlsplit(target.decode()).query)
+    since = float(query.get("since", ["0"])[0])
+    return json.dumps({"now": time.time(), "arrivals": [a for a in arrivals if a[0] >= since]}).encode()
+
+
 async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             match = _CONTENT_LENGTH.search(head)
-            if match:
-                await reader.readexactly(int(match.group(1)))
-            if head.startswith(b"GET /-/count "):
+            body = await reader.readexactly(int(match.group(1))) if match else b""
+            arrived = time.time()
+            method, target = head.split(b" ", 2)[:2]
+            if method == b"GET" and target == b"/-/count":
                 writer.write(_response("200 OK", json.dumps(counts).encode()))
-            elif head.startswith(b"GET /readyz "):
+            elif method == b"GET" and target.startswith(b"/-/arrivals"):
+                writer.write(_response("200 OK", _arrivals_since(target)))
+            elif method == b"GET" and target == b"/readyz":
                 writer.write(_response("200 OK", b'{"ready":true}'))
             else:
                 counts["http"] += 1
+                arrivals.append((arrived, *page_of(body)))
                 writer.write(_response("202 Accepted", _ACCEPTED))
             await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
         pass
     finally:
         writer.close()

@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/webhook_bench.py [--db sqlite|postgresql|both] [--duration SECONDS]
                                             [--concurrency 1,4,16,32,64] [--quick]
+                                            [--only page-latency]
 
 Starts incident-bridge (`incident-bridge serve`) on a fresh database, a fresh SQLite file or a
 new PostgreSQL database dropped at the end, and a bare FastAPI app that only validates the
 payload (bench/parse_only_app.py), both with the same uvicorn settings. Drives them with wrk (or
 an asyncio generator when wrk is missing) using pre-built Alertmanager 0.25 bodies of 1 and 10
 alerts, then prints requests/s, alerts/s, p50/p99 latency and every non-2xx answer, the peak
-against the parse-only ceiling, a paced run at half the peak rate, and PASS/FAIL against the
-targets. bench/README.md explains how to read the output.
+against the parse-only ceiling, a paced run at half the peak rate, the page latency (webhook
+answer to page at the local sink, idle and under load; bench/page_latency.py), and PASS/FAIL
+against the targets. bench/README.md explains how to read the output.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import bisect
 import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -41,6 +44,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import page_latency  # bench/page_latency.py, next to this script
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1138,6 +1142,7 @@ class Plan:
     levels: tuple[int, ...]
     payloads: dict[int, Payloads]
     lua: dict[int, Path]
+    only: str | None = None  # "page-latency": that measurement alone
 
 
 def _load(
@@ -1240,6 +1245,7 @@ class BridgeReport:
     codes: dict[str, float]
     paced: dict[int, Row]
     pages: dict[str, int]  # deliveries the notification sink received, by protocol
+    latency: list[page_latency.Phase]  # idle, under load; empty without paging
 
     @property
     def non2xx(self) -> int:
@@ -1266,7 +1272,7 @@ class BridgeReport:
             found.append(f"{self.errors} socket errors/timeouts")
         if not self.accounted:
             found.append("fewer alerts committed than acknowledged")
-        return found
+        return found + [problem for phase in self.latency for problem in phase.problems]
 
     @property
     def correct(self) -> bool:
@@ -1294,6 +1300,33 @@ def start_sink(tmp: Path, servers: list[Server]) -> tuple[Server, int]:
     return sink, smtp_port
 
 
+def measure_page_latency(plan: Plan, target: Target, db: str, sink_url: str) -> list[page_latency.Phase]:
+    """Probes for new incidents, idle and then alongside a paced run of 1-alert bodies at half the
+    peak request rate; see bench/page_latency.py."""
+    bridge_url, rate = target.server.base_url, peak(target, 1).rps / 2
+
+    def load(seconds: float) -> LoadResult:
+        result = _load(plan, target, 1, PACED_MAX_CONNECTIONS, math.ceil(seconds), rate)
+        target.warmup_non2xx += result.non2xx  # counted with the warm-ups in the correctness check
+        target.warmup_errors += result.errors
+        return result
+
+    settled = page_latency.settle(sink_url)  # the pages of the runs before may still be going out
+    print(f"  {target.name:<18} page latency, idle", file=sys.stderr, flush=True)
+    idle, _ = page_latency.run_phase(bridge_url, sink_url, f"latency-probe-{db}-idle", "idle")
+    if not settled:
+        idle.load = "NOT idle: pages of the runs before were still going out"
+    print(f"  {target.name:<18} page latency, paced {rate:,.0f}/s", file=sys.stderr, flush=True)
+    busy, r = page_latency.run_phase(bridge_url, sink_url, f"latency-probe-{db}-load", "under load", load)
+    if r is not None:
+        busy.load = (
+            f"alongside: paced {rate:,.0f}/s of 1-alert bodies, got {r.requests / r.seconds:,.0f}/s, "
+            f"answers p99 {r.p99_ms:.1f} ms, non-2xx {r.non2xx}, errors {r.errors}"
+        )
+    target.server.check_alive()
+    return [idle, busy]
+
+
 def run_bridge(
     plan: Plan, db: str, database_url: str, tmp: Path, servers: list[Server], paging: bool
 ) -> BridgeReport:
@@ -1317,11 +1350,18 @@ def run_bridge(
     server.start()
     target = Target(server.name, server, is_bridge=True, with_postgres=db == "postgresql")
     try:
-        sweep(plan, target)
         paced = {}
-        for size in (1, 10):
-            best = peak(target, size)
-            paced[size] = measure(plan, target, size, PACED_MAX_CONNECTIONS, rate=best.rps / 2)
+        if plan.only == "page-latency":
+            # One closed-loop run per body size: the peak for the paced load, and every group of
+            # the payload pool seen once, so the incidents are in the state a full run leaves them.
+            for size in (1, 10):
+                measure(plan, target, size, max(plan.levels))
+        else:
+            sweep(plan, target)
+            for size in (1, 10):
+                best = peak(target, size)
+                paced[size] = measure(plan, target, size, PACED_MAX_CONNECTIONS, rate=best.rps / 2)
+        latency = measure_page_latency(plan, target, db, sink.base_url) if sink else []
         with httpx.Client(base_url=server.base_url, timeout=30) as client:
             opened = client.get("/api/v1/incidents", params={"status": "open", "limit": 1})
             every = client.get("/api/v1/incidents", params={"limit": 1})
@@ -1332,7 +1372,7 @@ def run_bridge(
         pages = httpx.get(f"{sink.base_url}/-/count", timeout=10).json() if sink else {}
         opened_total, every_total = opened.json()["total"], every.json()["total"]
         alerts = metrics.get("alerts", 0.0)
-        return BridgeReport(target, opened_total, every_total, alerts, codes, paced, pages)
+        return BridgeReport(target, opened_total, every_total, alerts, codes, paced, pages, latency)
     finally:
         server.stop()
         if sink:
@@ -1371,7 +1411,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pg-admin-url", default=PG_ADMIN_URL, help="where to CREATE/DROP the bench database"
     )
+    parser.add_argument(
+        "--only",
+        choices=("page-latency",),
+        help="page-latency: no sweeps, no parse-only; one closed-loop run per body size at the largest "
+        "connection count gives the peak for the paced load",
+    )
     args = parser.parse_args(argv)
+    if args.only == "page-latency" and args.paging == "off":
+        parser.error("--only page-latency needs --paging sink")
     if args.duration is not None and args.duration < 1:
         parser.error("--duration must be at least 1 second")
     if args.concurrency:
@@ -1424,7 +1472,7 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
         for size, p in payloads.items():
             lua[size] = tmp / f"bodies-{size}.lua"
             write_lua(lua[size], p.bodies)
-    plan = Plan(wrk, args.duration, args.warmup, args.levels, payloads, lua)
+    plan = Plan(wrk, args.duration, args.warmup, args.levels, payloads, lua, args.only)
 
     out: list[str] = []
 
@@ -1456,8 +1504,19 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
     )
     say(
         f"runs: {args.duration}s each after a {args.warmup}s warm-up; "
-        f"connections {','.join(map(str, args.levels))}"
+        + (
+            f"page latency only, peak from {max(args.levels)} connections per body size"
+            if args.only
+            else f"connections {','.join(map(str, args.levels))}"
+        )
     )
+    if args.paging == "sink":
+        say(
+            f"page latency: {page_latency.PROBES} probes every {page_latency.INTERVAL * 1e3:.0f} ms, each a "
+            "1-alert webhook for a new incident (model latency-probe-<db>-<phase>-<n>, paged through "
+            "default_escalation_policy); from the 2xx to the first HTTP page at the sink, idle and then "
+            "under a paced run of 1-alert bodies at half the peak rate"
+        )
     fingerprints = N_GROUPS * SERIES_PER_GROUP
     say(
         f"payloads (seed {SEED}): {len(KINDS)} alertnames, {N_MODELS} models, {N_GROUPS} groups, "
@@ -1502,15 +1561,16 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
         port,
         tmp / "parse-only.log",
     )
-    servers.append(ceiling)
-    print(f"starting parse-only on port {port}", file=sys.stderr, flush=True)
-    ceiling.start()
     parse_only = Target("parse-only", ceiling, is_bridge=False)
-    try:
-        sweep(plan, parse_only)
-    finally:
-        ceiling.stop()
-    targets.append(parse_only)
+    if not plan.only:
+        servers.append(ceiling)
+        print(f"starting parse-only on port {port}", file=sys.stderr, flush=True)
+        ceiling.start()
+        try:
+            sweep(plan, parse_only)
+        finally:
+            ceiling.stop()
+        targets.append(parse_only)
 
     reports: list[BridgeReport] = []
     for db in dbs:
@@ -1536,27 +1596,34 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
         f"! = more than {NOISE_PCT}% of a core went to other processes during the run)"
     )
 
-    say()
-    say("Peak alerts/s (best connection count) and share of the parse-only ceiling")
-    for report in reports:
-        for size in (1, 10):
-            best, top = peak(report.target, size), peak(parse_only, size)
-            say(
-                f"  {report.target.name:<18} {size:>2}-alert bodies: {best.alerts_s:>8,.0f} alerts/s at "
-                f"{best.load:>2} connections = {best.alerts_s / top.alerts_s:5.1%} of parse-only "
-                f"{top.alerts_s:,.0f} (at {top.load})"
-            )
-    say()
-    say("Half the peak request rate, paced (latency from the scheduled send time)")
-    for report in reports:
-        for size, row in report.paced.items():
-            lag = row.result.send_lag_p99_ms
-            say(
-                f"  {report.target.name:<18} {size:>2}-alert bodies: asked {row.load.split()[1]}, "
-                f"got {row.rps:,.0f}/s; p50 {row.result.p50_ms:.2f} ms, p99 {row.result.p99_ms:.2f} ms; "
-                f"non-2xx {row.result.non2xx}, errors {row.result.errors}; "
-                f"generator send lag p99 {lag:.2f} ms, {row.result.peak_connections} connections"
-            )
+    if not plan.only:
+        say()
+        say("Peak alerts/s (best connection count) and share of the parse-only ceiling")
+        for report in reports:
+            for size in (1, 10):
+                best, top = peak(report.target, size), peak(parse_only, size)
+                say(
+                    f"  {report.target.name:<18} {size:>2}-alert bodies: {best.alerts_s:>8,.0f} alerts/s at "
+                    f"{best.load:>2} connections = {best.alerts_s / top.alerts_s:5.1%} of parse-only "
+                    f"{top.alerts_s:,.0f} (at {top.load})"
+                )
+        say()
+        say("Half the peak request rate, paced (latency from the scheduled send time)")
+        for report in reports:
+            for size, row in report.paced.items():
+                lag = row.result.send_lag_p99_ms
+                say(
+                    f"  {report.target.name:<18} {size:>2}-alert bodies: asked {row.load.split()[1]}, "
+                    f"got {row.rps:,.0f}/s; p50 {row.result.p50_ms:.2f} ms, p99 {row.result.p99_ms:.2f} ms; "
+                    f"non-2xx {row.result.non2xx}, errors {row.result.errors}; "
+                    f"generator send lag p99 {lag:.2f} ms, {row.result.peak_connections} connections"
+                )
+    if any(report.latency for report in reports):
+        say()
+        say("Page latency: from the webhook's 2xx to the first HTTP page for its incident at the sink")
+        for report in reports:
+            for phase in report.latency:
+                say(f"  {report.target.name:<18} {phase.line()}")
     say()
     say("Correctness after each bridge run")
     for report in reports:
@@ -1564,7 +1631,8 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
         say(
             f"  {report.target.name:<18} {report.open_incidents:,} open incidents "
             f"({report.all_incidents:,} in all); "
-            f"non-2xx {report.non2xx}, socket errors/timeouts {report.errors} (warm-ups included); "
+            f"non-2xx {report.non2xx}, socket errors/timeouts {report.errors} "
+            f"(warm-ups{' and page-latency runs' if report.latency else ''} included); "
             f"answers by code (server): {codes}"
         )
         if report.pages:
@@ -1589,19 +1657,21 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
     passed = all(report.correct for report in reports)
     sqlite = next((r for r in reports if r.target.name == "bridge-sqlite"), None)
     for report in reports:
-        best1, best10 = peak(report.target, 1), peak(report.target, 10)
-        checks = [
-            (
-                f">= {TARGET_ALERTS_1:,} alerts/s, 1-alert bodies",
-                best1.alerts_s >= TARGET_ALERTS_1,
-                best1.alerts_s,
-            ),
-            (
-                f">= {TARGET_ALERTS_10:,} alerts/s, 10-alert bodies",
-                best10.alerts_s >= TARGET_ALERTS_10,
-                best10.alerts_s,
-            ),
-        ]
+        checks: list[tuple[str, bool, float]] = []
+        if not plan.only:
+            best1, best10 = peak(report.target, 1), peak(report.target, 10)
+            checks += [
+                (
+                    f">= {TARGET_ALERTS_1:,} alerts/s, 1-alert bodies",
+                    best1.alerts_s >= TARGET_ALERTS_1,
+                    best1.alerts_s,
+                ),
+                (
+                    f">= {TARGET_ALERTS_10:,} alerts/s, 10-alert bodies",
+                    best10.alerts_s >= TARGET_ALERTS_10,
+                    best10.alerts_s,
+                ),
+            ]
         verdicts = [f"{'pass' if ok else 'FAIL'} {what} ({value:,.0f})" for what, ok, value in checks]
         for size, row in report.paced.items():
             ok = row.result.p99_ms < TARGET_P99_MS and row.result.non2xx == 0 and row.result.errors == 0
@@ -1610,6 +1680,9 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
                 f"{'pass' if ok else 'FAIL'} p99 < {TARGET_P99_MS:.0f} ms at half peak, "
                 f"{size}-alert ({row.result.p99_ms:.1f})"
             )
+        for what, ok, value in (check for phase in report.latency for check in phase.checks):
+            checks.append((what, ok, value))
+            verdicts.append(f"{'pass' if ok else 'FAIL'} {what} ({value:.1f})")
         verdicts.append(f"{'pass' if report.correct else 'FAIL'} correctness")
         role = "target" if report is sqlite else "for reference, same thresholds"
         say(f"{report.target.name} ({role}): " + "; ".join(verdicts))
@@ -1621,11 +1694,21 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> int:
             + ("PASS" if passed else "FAIL")
         )
     else:
-        say(
-            f"{'PASS' if passed else 'FAIL'}: SQLite >= {TARGET_ALERTS_1:,} alerts/s (1-alert bodies), "
-            f">= {TARGET_ALERTS_10:,} alerts/s (10-alert bodies), p99 < {TARGET_P99_MS:.0f} ms at half the "
-            "peak rate, no non-2xx, incidents stored"
-        )
+        claims = []
+        if not plan.only:
+            claims += [
+                f">= {TARGET_ALERTS_1:,} alerts/s (1-alert bodies)",
+                f">= {TARGET_ALERTS_10:,} alerts/s (10-alert bodies)",
+                f"p99 < {TARGET_P99_MS:.0f} ms at half the peak rate",
+            ]
+        if sqlite.latency:
+            claims.append(
+                f"page latency p50 < {page_latency.TARGET_P50_MS:.0f} ms and p99 < "
+                f"{page_latency.TARGET_P99_MS:.0f} ms idle and under load, every probe paged"
+            )
+        claims.append("no non-2xx, incidents stored")
+        say(f"{'PASS' if passed else 'FAIL'}: SQLite " + ", ".join(claims))
+    say(f"machine at the end: {machine_line()}")
     print("\n".join(out), flush=True)
     return 0 if passed else 1
 
