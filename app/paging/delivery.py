@@ -137,7 +137,9 @@ class Dispatcher:
     def deliver(self, notification_id: int, claimed: bool = False) -> str | None:
         """Claim (unless already claimed), send, record. Returns the outcome, None if not ours."""
         cfg = self.config()
-        with self.db.session(write=True) as session:
+        # A page this process already owns needs only a read before it goes out: on SQLite that
+        # keeps it from queueing behind the intake writer for the one write lock.
+        with self.db.session(write=not claimed) as session:
             now = self.clock()
             if claimed:
                 row = session.get(Notification, notification_id)
@@ -149,18 +151,19 @@ class Dispatcher:
                 return None
             incident = session.get(Incident, row.incident_id)
             assert incident is not None
-            if row.kind in PAGING_KINDS and _handled_since(incident, row.created_at):
-                row.status, row.claimed_until = CANCELLED, None  # acknowledged before it went out
-                metrics.NOTIFICATIONS.labels(row.channel, "cancelled").inc()
-                return "cancelled"
+            handled = row.kind in PAGING_KINDS and _handled_since(incident, row.created_at)
             channel, contact = row.channel, dict(row.contact)
             attempts, created_at = row.attempts, row.created_at
             error: DeliveryError | None = None
+            message: Message | None = None
             try:
-                message: Message | None = build_message(cfg, self.settings, row, incident, now)
+                if not handled:
+                    message = build_message(cfg, self.settings, row, incident, now)
             except Exception as exc:  # a page we cannot render must fail visibly, not loop
                 log.exception("cannot render notification %s", notification_id)
                 message, error = None, DeliveryError(f"cannot render: {exc!r}", retryable=False)
+        if handled:
+            return self._cancel(notification_id, channel)
         if message is not None:
             try:
                 self._send(channel, contact, message)
@@ -170,6 +173,15 @@ class Dispatcher:
                 log.exception("sending notification %s by %s failed", notification_id, channel)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         return self._finish(cfg, notification_id, channel, attempts, created_at, error)
+
+    def _cancel(self, notification_id: int, channel: str) -> str:
+        """Acknowledged or resolved before the page went out: it goes nowhere."""
+        with self.db.session(write=True) as session:
+            row = session.get(Notification, notification_id)
+            if row is not None and row.status == SENDING:
+                row.status, row.claimed_until = CANCELLED, None
+        metrics.NOTIFICATIONS.labels(channel, "cancelled").inc()
+        return "cancelled"
 
     def _send(self, channel: str, contact: dict[str, Any], message: Message) -> None:
         if channel == "email":
