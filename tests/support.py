@@ -25,7 +25,6 @@ from app.db import normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
-SHARED_WEBHOOK_FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -103,8 +102,7 @@ def list_incidents(client: httpx.Client, **params: Any) -> dict[str, Any]:
 
 def load_fixture_requests() -> list[dict[str, Any]]:
     """Webhook requests captured from a real Alertmanager 0.25 (path, headers and body)."""
-    path = WEBHOOK_FIXTURES if WEBHOOK_FIXTURES.exists() else SHARED_WEBHOOK_FIXTURES
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in WEBHOOK_FIXTURES.read_text().splitlines() if line.strip()]
 
 
 class PgServer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -114,7 +113,3 @@ def count_pending(session: Session) -> list[tuple[tuple[str, ...], float]]:
         .group_by(Notification.channel)
     )
     return [((channel,), float(n)) for channel, n in rows]
-
-
-def by_ids(session: Session, ids: Iterable[int]) -> list[Notification]:
-    return list(session.scalars(select(Notification).where(Notification.id.in_(list(ids)))))
