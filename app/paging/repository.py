@@ -58,9 +58,9 @@ def claim_due(session: Session, now: datetime, lease: timedelta, limit: int) -> 
     return ids
 
 
-def cancel_pending(session: Session, incident_id: int) -> int:
-    """Cancel every page of the incident not yet sent; returns how many."""
-    result = session.execute(
+def cancel_pending(session: Session, incident_id: int) -> list[str]:
+    """Cancel every page of the incident waiting for a retry; returns their channels."""
+    rows = session.execute(
         update(Notification)
         .where(
             Notification.incident_id == incident_id,
@@ -68,9 +68,10 @@ def cancel_pending(session: Session, incident_id: int) -> int:
             Notification.kind.in_(PAGING_KINDS),
         )
         .values(status=CANCELLED)
+        .returning(Notification.channel)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return list(rows.scalars())
 
 
 def paged_contacts(

@@ -105,6 +105,13 @@ def _fire_due(session: Session, cfg: Config, incident: Incident, esc: Escalation
     return rows
 
 
+def _start(session: Session, cfg: Config, incident: Incident, esc: Escalation, now: datetime) -> Pages:
+    """(Re)start the escalation clock at `now` and fire what is due at once."""
+    esc.started_at, esc.next_index = now, 0
+    esc.due_at = now + schedule(esc.policy)[0].offset
+    return _fire_due(session, cfg, incident, esc, now)
+
+
 def on_opened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
     """Freeze owner and policy onto a new incident and page the first step."""
     oncall = cfg.oncall
@@ -128,16 +135,9 @@ def on_opened(session: Session, cfg: Config, incident: Incident, now: datetime) 
             )
         return []
     incident.escalation_policy = policy.id
-    snapshot = policy.snapshot()
-    esc = Escalation(
-        incident_id=incident.id,
-        policy=snapshot,
-        next_index=0,
-        started_at=now,
-        due_at=now + schedule(snapshot)[0].offset,
-    )
+    esc = Escalation(incident_id=incident.id, policy=policy.snapshot())
     session.add(esc)
-    return _fire_due(session, cfg, incident, esc, now)
+    return _start(session, cfg, incident, esc, now)
 
 
 def on_reopened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
@@ -145,9 +145,7 @@ def on_reopened(session: Session, cfg: Config, incident: Incident, now: datetime
     esc = repository.escalation_of(session, incident.id)
     if esc is None:
         return []
-    esc.started_at, esc.next_index = now, 0
-    esc.due_at = now + schedule(esc.policy)[0].offset
-    return _fire_due(session, cfg, incident, esc, now)
+    return _start(session, cfg, incident, esc, now)
 
 
 def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
@@ -162,9 +160,8 @@ def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: d
 
 
 def _stop(session: Session, incident_id: int) -> None:
-    cancelled = repository.cancel_pending(session, incident_id)
-    if cancelled:
-        metrics.NOTIFICATIONS.labels("any", "cancelled").inc(cancelled)
+    for channel in repository.cancel_pending(session, incident_id):
+        metrics.NOTIFICATIONS.labels(channel, "cancelled").inc()
     esc = repository.escalation_of(session, incident_id)
     if esc is not None:
         esc.due_at = None

@@ -211,7 +211,9 @@ def test_acknowledge_cancels_pending_pages_stops_escalation_and_syncs_pagerduty(
     paging_client: TestClient, receiver: HttpReceiver
 ) -> None:
     receiver.always("/bob", 500)  # bob's webhook page stays pending, waiting for a retry
-    cancelled_before = metric(paging_client, "bridge_notifications_total", channel="any", outcome="cancelled")
+    cancelled_before = metric(
+        paging_client, "bridge_notifications_total", channel="webhook", outcome="cancelled"
+    )
     incident_id = fire_one(paging_client, fixture_body(1))
     (trigger,) = receiver.wait_for(1, "/pagerduty")
     receiver.wait_for(1, "/bob")
@@ -234,7 +236,7 @@ def test_acknowledge_cancels_pending_pages_stops_escalation_and_syncs_pagerduty(
     (cancelled,) = notifications(paging_client, incident_id, channel="webhook")
     assert cancelled.status == "cancelled"
     assert (
-        metric(paging_client, "bridge_notifications_total", channel="any", outcome="cancelled")
+        metric(paging_client, "bridge_notifications_total", channel="webhook", outcome="cancelled")
         == cancelled_before + 1
     )
     assert escalation_row(paging_client, incident_id).due_at is None
