@@ -118,6 +118,16 @@ def count_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
     return [((t, s, st), float(n)) for t, s, st, n in rows]
 
 
+def open_counts_by_model(session: Session) -> dict[str, int]:
+    """Open incidents per model."""
+    rows = session.execute(
+        select(Incident.model, func.count())
+        .where(Incident.status.in_(OPEN_STATUSES), Incident.model.is_not(None))
+        .group_by(Incident.model)
+    )
+    return {str(model): int(n) for model, n in rows}
+
+
 def count_unowned_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
     rows = session.execute(
         select(Incident.type, Incident.severity, func.count())

@@ -94,11 +94,19 @@ def _shift_start(rotation: Rotation, at: datetime) -> tuple[int, datetime, datet
     return index, start, start + length
 
 
+def override_at(rotation: Rotation, at: datetime) -> Override | None:
+    """The override in force at `at`; the last listed wins where they overlap."""
+    for override in reversed(rotation.overrides):
+        if override.start <= at < override.end:
+            return override
+    return None
+
+
 def on_call(rotation: Rotation, at: datetime) -> str:
     """The person on call at `at`: an override if one covers it, else the shift's member."""
-    for override in reversed(rotation.overrides):  # the last listed override wins
-        if override.start <= at < override.end:
-            return override.person
+    override = override_at(rotation, at)
+    if override is not None:
+        return override.person
     index, _, _ = _shift_start(rotation, at)
     return rotation.members[index % len(rotation.members)]
 

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import OPEN_STATUSES, Incident
+from app.incidents import repository as incidents_repo
 from app.oncall.service import on_call_now
 from app.rules.service import RulesHolder
 from app.web.deps import read_session
@@ -32,13 +31,7 @@ def list_models(request: Request, session: Annotated[Session, Depends(read_sessi
     """The model registry: owner, team, escalation policy, tier, and open incidents of each."""
     holder: RulesHolder = request.app.state.rules
     oncall = holder.current.oncall
-    counts = dict(
-        session.execute(
-            select(Incident.model, func.count())
-            .where(Incident.status.in_(OPEN_STATUSES), Incident.model.is_not(None))
-            .group_by(Incident.model)
-        ).all()
-    )
+    counts = incidents_repo.open_counts_by_model(session)
     items = [
         {
             "id": model.id,
@@ -47,7 +40,7 @@ def list_models(request: Request, session: Annotated[Session, Depends(read_sessi
             "escalation_policy": model.escalation_policy or oncall.default_policy,
             "tier": model.tier,
             "description": model.description,
-            "open_incidents": int(counts.get(model.id, 0)),
+            "open_incidents": counts.get(model.id, 0),
         }
         for model in oncall.models.values()
     ]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from app.oncall.config import OWNER_TARGET, OncallConfig
-from app.oncall.rotation import on_call, shift_bounds
+from app.oncall.rotation import on_call, override_at, shift_bounds
 
 
 def _person(oncall: OncallConfig, person_id: str | None) -> dict[str, Any] | None:
@@ -59,7 +59,7 @@ def on_call_now(oncall: OncallConfig, at: datetime) -> dict[str, Any]:
     for rotation in oncall.rotations.values():
         start, end = shift_bounds(rotation, at)
         person = on_call(rotation, at)
-        overridden = any(o.start <= at < o.end for o in rotation.overrides)
+        overridden = override_at(rotation, at) is not None
         rotations.append(
             {
                 "id": rotation.id,
