@@ -1,0 +1,59 @@
+"""One vocabulary: severity, incident type and status, notification kind and status.
+
+Each word is defined here once and imported everywhere (schemas, models, services, channels),
+so a new status or kind cannot be spelled differently in two places.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+# Severity: SEV1 is the worst.
+Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
+SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
+
+# What kind of failure an incident is; `unclassified` when no rule matched.
+IncidentType = Literal[
+    "technical_failure", "performance_degradation", "fairness_violation", "safety", "ethical"
+]
+INCIDENT_TYPES: Final[tuple[IncidentType, ...]] = get_args(IncidentType)
+UNCLASSIFIED: Final = "unclassified"
+
+# Incident status and the actions that move it (the state machine is app/incidents/state.py).
+IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
+TRIGGERED: Final = "triggered"
+ACKNOWLEDGED: Final = "acknowledged"
+RESOLVED: Final = "resolved"
+INCIDENT_STATUSES: Final[tuple[IncidentStatus, ...]] = get_args(IncidentStatus)
+OPEN_STATUSES: Final[tuple[IncidentStatus, ...]] = (TRIGGERED, ACKNOWLEDGED)
+
+Action = Literal["acknowledge", "resolve", "reopen"]
+ACKNOWLEDGE: Final = "acknowledge"
+RESOLVE: Final = "resolve"
+REOPEN: Final = "reopen"
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+PAST_TENSE: Final[dict[str, str]] = {ACKNOWLEDGE: ACKNOWLEDGED, RESOLVE: RESOLVED}
+
+# Alert status as Alertmanager sends it.
+AlertStatus = Literal["firing", "resolved"]
+FIRING: Final = "firing"
+
+# Notification kinds. The waking kinds page a person and stop mattering once the incident is
+# handled; the others tell people who were paged that something changed.
+NotificationKind = Literal["page", "severity", "fallback", "acknowledge", "resolve"]
+PAGE: Final = "page"
+SEVERITY_RAISED: Final = "severity"
+FALLBACK: Final = "fallback"
+NOTIFICATION_KINDS: Final[tuple[NotificationKind, ...]] = get_args(NotificationKind)
+WAKING_KINDS: Final[tuple[NotificationKind, ...]] = (PAGE, SEVERITY_RAISED, FALLBACK)
+
+# Notification (outbox row) status.
+NotificationStatus = Literal["pending", "sending", "delivered", "failed", "cancelled"]
+PENDING: Final = "pending"
+SENDING: Final = "sending"
+DELIVERED: Final = "delivered"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+NOTIFICATION_STATUSES: Final[tuple[NotificationStatus, ...]] = get_args(NotificationStatus)
+
+Urgency = Literal["high", "low"]
