@@ -30,10 +30,10 @@ def migrate(database_url: str) -> None:
 
 
 def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
-    from app.rules.loader import ConfigError, load_config
+    from app.catalog.loader import ConfigError, load_catalog
 
     try:
-        config = load_config(rules_dir, runbooks_dir)
+        config = load_catalog(rules_dir, runbooks_dir)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -48,8 +48,8 @@ def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
 def serve(host: str, port: int) -> int:
     import uvicorn
 
+    from app.catalog.loader import ConfigError
     from app.main import create_app, install_sighup
-    from app.rules.loader import ConfigError
 
     settings = get_settings()
     logging.basicConfig(
@@ -64,7 +64,7 @@ def serve(host: str, port: int) -> int:
             print(problem, file=sys.stderr)
         print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
         return 2
-    install_sighup(app.state.rules)
+    install_sighup(app.state.runtime.catalog)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
     return 0
 

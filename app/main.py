@@ -6,50 +6,37 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 from prometheus_client import disable_created_metrics
-from sqlalchemy.orm import Session
 
 from app import __version__
 from app.alerts.router import router as webhook_router
 from app.alerts.writer import IntakeWriter
+from app.api import errors
+from app.api.deps import Runtime, require_api_token
+from app.api.incidents import router as incidents_router
+from app.api.oncall import router as oncall_router
+from app.api.ops import router as ops_router
+from app.catalog.holder import CatalogHolder
+from app.catalog.loader import ConfigError
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import DomainError
+from app.flows.intake import IngestOutcome, publish
 from app.incidents import metrics as incident_metrics
-from app.incidents import repository as incidents_repo
-from app.incidents.router import router as incidents_router
-from app.metrics.db_gauge import Rows
-from app.oncall.router import router as oncall_router
 from app.paging import metrics as paging_metrics
-from app.paging import repository as paging_repo
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
-from app.rules.loader import ConfigError
-from app.rules.service import RulesHolder
-from app.web import ops
-from app.web.deps import require_api_token
 from app.web.links import router as link_router
+from app.web.runbooks import router as runbook_router
 
 log = logging.getLogger("incident_bridge")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series clutter dashboards
 
 
-def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
-    body: dict[str, object] = {"error": exc.code, "detail": exc.detail}
-    if hasattr(exc, "errors"):
-        body["errors"] = exc.errors
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)
-
-
-def install_sighup(holder: RulesHolder) -> None:
+def install_sighup(holder: CatalogHolder) -> None:
     """SIGHUP re-reads the rules, like Prometheus and Alertmanager (main thread only)."""
 
     def reload() -> None:
@@ -65,7 +52,8 @@ def install_sighup(holder: RulesHolder) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Fail before serving: broken rules refuse to start (ConfigError propagates).
-    rules = RulesHolder(settings.rules_dir, settings.runbooks_dir)
+    catalog = CatalogHolder(settings.rules_dir, settings.runbooks_dir)
+    rt = Runtime(settings=settings, catalog=catalog)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,22 +67,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.outbound_timeout_seconds,
             headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
-        dispatcher = Dispatcher(db, lambda: rules.current, settings, client)
+        dispatcher = Dispatcher(db, lambda: catalog.current, settings, client)
+
+        def committed(outcome: IngestOutcome) -> None:
+            publish(outcome)
+            dispatcher.submit(outcome.notifications)
+
         writer = IntakeWriter(
             db,
-            lambda: rules.current,
+            lambda: catalog.current,
             settings.public_url,
             batch_max=settings.intake_batch_max,
-            after_commit=lambda outcome: dispatcher.submit(outcome.notifications),
+            after_commit=committed,
         )
-        app.state.db, app.state.writer, app.state.dispatcher = db, writer, dispatcher
-        _wire_gauges(db)
+        rt.db, rt.writer, rt.dispatcher = db, writer, dispatcher
+        incident_metrics.watch(db)
+        paging_metrics.watch(db)
         writer.start()
         scheduler = None
         if settings.run_jobs:
             scheduler = start_scheduler(
                 db,
-                lambda: rules.current,
+                lambda: catalog.current,
                 dispatcher,
                 settings.escalation_interval_seconds,
                 settings.sweep_interval_seconds,
@@ -115,37 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Turns alerts about machine-learning models into well-run incidents.",
         lifespan=lifespan,
     )
-    app.state.settings, app.state.rules = settings, rules
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.state.runtime = rt
+    errors.install(app)
     app.include_router(webhook_router)
     app.include_router(incidents_router, dependencies=[Depends(require_api_token)])
     app.include_router(oncall_router, dependencies=[Depends(require_api_token)])
     app.include_router(link_router)
-    app.include_router(ops.router)
+    app.include_router(runbook_router)
+    app.include_router(ops_router)
     return app
-
-
-def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return JSONResponse(
-        {"error": "invalid_request", "detail": "the request is not valid", "errors": errors},
-        status_code=422,
-    )
-
-
-def _wire_gauges(db: Database) -> None:
-    def rows(query: Callable[[Session], Rows]) -> Callable[[], Rows]:
-        def run() -> Rows:
-            with db.session() as session:
-                return query(session)
-
-        return run
-
-    incident_metrics.OPEN_INCIDENTS.source = rows(incidents_repo.count_open)
-    incident_metrics.UNOWNED_OPEN.source = rows(incidents_repo.count_unowned_open)
-    paging_metrics.PENDING.source = rows(paging_repo.count_pending)

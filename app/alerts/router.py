@@ -63,11 +63,11 @@ async def alertmanager_webhook(request: Request) -> Response:
     started = time.perf_counter()
     code = 500
     try:
-        settings = request.app.state.settings
+        settings = request.app.state.runtime.settings
         check_secret(request, settings.webhook_token, allow_basic=True)
         body = await read_body(request, settings.max_body_bytes)
         payload = parse_alertmanager(body)
-        writer: IntakeWriter = request.app.state.writer
+        writer: IntakeWriter = request.app.state.runtime.writer
         incident_ids = await writer.submit(from_alertmanager(payload))
         code = 200
         answer = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}

@@ -19,11 +19,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.alerts import metrics
 from app.alerts.schemas import AlertIn
-from app.alerts.service import IngestOutcome, ingest
+from app.catalog.loader import Catalog as Config
 from app.db import Database, utcnow
 from app.errors import Unavailable
+from app.flows.intake import IngestOutcome, ingest
 from app.incidents import metrics as incident_metrics
-from app.rules.loader import Config
 
 log = logging.getLogger(__name__)
 RETRIES = 3  # for conflicts with another replica: unique violations, deadlocks
@@ -170,7 +170,6 @@ class IntakeWriter:
                 len(batch),
                 (time.perf_counter() - started) * 1e3,
             )
-            publish(outcome)
             if self.after_commit is not None:
                 try:
                     self.after_commit(outcome)

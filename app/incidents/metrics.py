@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from app.db import Database
+from app.incidents import repository
 from app.metrics.db_gauge import DbGauge
 
 INCIDENTS_OPENED = Counter("bridge_incidents_opened", "Incidents opened", ["type", "severity"])
@@ -45,3 +47,9 @@ def count_action(action: str, type_: str, severity: str) -> None:
         INCIDENTS_ACKNOWLEDGED.labels(type_, severity).inc()
     elif action == "resolve":
         INCIDENTS_RESOLVED.labels(type_, severity, "person").inc()
+
+
+def watch(db: Database) -> None:
+    """Compute the gauges of state from this database at every scrape."""
+    OPEN_INCIDENTS.read_from(db, repository.count_open)
+    UNOWNED_OPEN.read_from(db, repository.count_unowned_open)

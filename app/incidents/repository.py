@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Select, Table, func, insert, select, text
+from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
-from app.models import OPEN_STATUSES, Alert, Incident, IncidentEvent
+from app.models import Incident, IncidentEvent
+from app.vocabulary import OPEN_STATUSES
 
 
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
@@ -54,6 +56,22 @@ def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
     return {row.id: row for row in session.scalars(select(Incident).where(Incident.id.in_(wanted)))}
 
 
+def insert_incident(session: Session, values: dict[str, Any]) -> Incident:
+    """Insert one incident row at once (alerts and pages need its id) and track it."""
+    # Insert this row alone: a full flush here would also push every pending change of the
+    # batch, in many small round trips instead of one at the end.
+    table = Incident.__table__
+    assert isinstance(table, Table)
+    with session.no_autoflush:
+        new_id = (
+            session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+        )
+    incident = Incident(id=new_id, **values)
+    make_transient_to_detached(incident)  # it is in the database: track it without a SELECT
+    session.add(incident)
+    return incident
+
+
 def get_for_update(session: Session, incident_id: int) -> Incident | None:
     return session.scalars(select(Incident).where(Incident.id == incident_id).with_for_update()).first()
 
@@ -92,10 +110,6 @@ def search(session: Session, f: IncidentFilter, limit: int, offset: int) -> tupl
         base.order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), total
-
-
-def alerts_of(session: Session, incident_id: int) -> list[Alert]:
-    return list(session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)))
 
 
 def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:

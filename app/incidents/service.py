@@ -9,15 +9,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.incidents import repository, state
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
+from app.vocabulary import ACKNOWLEDGE, PAST_TENSE, REOPEN, RESOLVE, TRIGGERED
 
 SYSTEM_ACTOR = "incident-bridge"
+
+# Reads other layers need, served by the repository as they are.
+lock_keys = repository.lock_keys
+latest_by_key = repository.latest_by_key
+by_ids = repository.by_ids
+find = repository.get  # None when there is no such incident
+search = repository.search
+timeline_of = repository.timeline_of
+open_counts_by_model = repository.open_counts_by_model
+IncidentFilter = repository.IncidentFilter
 
 
 def record(
@@ -56,7 +66,7 @@ def open_incident(
     values: dict[str, Any] = dict(
         key=c.key,
         rule=c.rule,
-        status=state.TRIGGERED,
+        status=TRIGGERED,
         type=c.type,
         severity=c.severity,
         title=incident_title(labels, annotations),
@@ -75,16 +85,7 @@ def open_incident(
         last_alert_at=now,
         updated_at=now,
     )
-    # Insert this row alone: a full flush here would also push every pending change of the
-    # batch, in many small round trips instead of one at the end.
-    table = Incident.__table__
-    assert isinstance(table, Table)
-    with session.no_autoflush:
-        new_id = (
-            session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
-        )
-    incident = Incident(id=new_id, **values)
-    make_transient_to_detached(incident)  # it is in the database: track it without a SELECT
+    incident = repository.insert_incident(session, values)
     session.add(incident)
     record(
         session,
@@ -100,7 +101,7 @@ def open_incident(
 
 def reopen(session: Session, incident: Incident, actor: str, now: datetime) -> None:
     """A key that fired again within its reopen window: the same incident, counted as a flap."""
-    new = state.next_status(incident.status, state.REOPEN)
+    new = state.next_status(incident.status, REOPEN)
     assert new is not None
     incident.status = new
     incident.flap_count += 1
@@ -134,11 +135,11 @@ def _transition(session: Session, incident: Incident, action: str, by: str, note
     if new is None:
         return False
     incident.status = new
-    if action == state.ACKNOWLEDGE:
+    if action == ACKNOWLEDGE:
         incident.acknowledged_at, incident.acknowledged_by = now, by
-    elif action == state.RESOLVE:
+    elif action == RESOLVE:
         incident.resolved_at, incident.resolved_by = now, by
-    past = {state.ACKNOWLEDGE: "acknowledged", state.RESOLVE: "resolved"}[action]
+    past = PAST_TENSE[action]
     record(session, incident, past, by, now, note or f"{past} by {by}")
     return True
 
@@ -146,7 +147,7 @@ def _transition(session: Session, incident: Incident, action: str, by: str, note
 def resolve_by_alerts(session: Session, incident: Incident, now: datetime, actor: str) -> None:
     """Every alert of the incident resolved: resolve it, or note it when auto_resolve is off."""
     if incident.auto_resolve:
-        _transition(session, incident, state.RESOLVE, actor, "all alerts resolved", now)
+        _transition(session, incident, RESOLVE, actor, "all alerts resolved", now)
     else:
         record(
             session,
@@ -170,3 +171,58 @@ def act(
         raise NotFound(f"incident {incident_id} not found")
     changed = _transition(session, incident, action, by, note, now)
     return incident, changed
+
+
+def get(session: Session, incident_id: int) -> Incident:
+    """One incident; NotFound (404) when there is none."""
+    incident = repository.get(session, incident_id)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
+def assign(
+    session: Session,
+    incident: Incident,
+    owner: str | None,
+    team: str | None,
+    escalation_policy: str | None,
+    unowned: bool,
+) -> None:
+    """Freeze who owns a new incident and which policy pages for it (decided by paging)."""
+    incident.owner, incident.team = owner, team
+    incident.escalation_policy, incident.unowned = escalation_policy, unowned
+
+
+def alert_fired(
+    session: Session,
+    incident: Incident,
+    new_series: bool,
+    fingerprint: str,
+    labels: dict[str, str],
+    actor: str,
+    now: datetime,
+) -> None:
+    """An alert fires in this incident: a new series, or a series that fired again."""
+    if new_series:
+        incident.alert_count += 1
+    incident.firing_count += 1
+    incident.last_alert_at = now
+    kind, message = ("alert_added", "alert added") if new_series else ("alert_refired", "alert firing again")
+    record(session, incident, kind, actor, now, message, {"fingerprint": fingerprint, "labels": labels})
+
+
+def alert_resolved(session: Session, incident: Incident, fingerprint: str, actor: str, now: datetime) -> bool:
+    """One of the incident's alerts resolved; True when that was its last firing alert.
+
+    A resolved incident only counts down; an open one notes it on the timeline and resolves
+    itself (or says so) when nothing fires any more.
+    """
+    incident.firing_count = max(0, incident.firing_count - 1)
+    if not incident.is_open:
+        return False
+    record(session, incident, "alert_resolved", actor, now, "alert resolved", {"fingerprint": fingerprint})
+    if incident.firing_count > 0:
+        return False
+    resolve_by_alerts(session, incident, now, actor)
+    return not incident.is_open

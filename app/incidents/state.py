@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from app.errors import Conflict
-
-TRIGGERED = "triggered"
-ACKNOWLEDGED = "acknowledged"
-RESOLVED = "resolved"
-STATUSES = (TRIGGERED, ACKNOWLEDGED, RESOLVED)
-
-ACKNOWLEDGE = "acknowledge"
-RESOLVE = "resolve"
-REOPEN = "reopen"
-ACTIONS = (ACKNOWLEDGE, RESOLVE, REOPEN)
+from app.vocabulary import (
+    ACKNOWLEDGE,
+    ACKNOWLEDGED,
+    ACTIONS,
+    REOPEN,
+    RESOLVE,
+    RESOLVED,
+    TRIGGERED,
+)
+from app.vocabulary import INCIDENT_STATUSES as STATUSES
 
 _TRANSITIONS: dict[tuple[str, str], str] = {
     (TRIGGERED, ACKNOWLEDGE): ACKNOWLEDGED,

@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
+
+from app.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +34,12 @@ class DbGauge(Collector):
             except Exception:  # a scrape must not fail because the database blinked
                 log.exception("could not compute %s for /metrics", self.name)
         yield gauge
+
+    def read_from(self, db: Database, query: Callable[[Session], Rows]) -> None:
+        """Compute the samples with `query` in a read session of its own at every scrape."""
+
+        def run() -> Rows:
+            with db.session() as session:
+                return query(session)
+
+        self.source = run

@@ -1,7 +1,7 @@
 """ORM classes, one module per aggregate; importing this package registers every table."""
 
 from app.models.alert import Alert
-from app.models.incident import OPEN_STATUSES, Incident, IncidentEvent
+from app.models.incident import Incident, IncidentEvent
 from app.models.paging import Escalation, Notification
 
-__all__ = ["OPEN_STATUSES", "Alert", "Escalation", "Incident", "IncidentEvent", "Notification"]
+__all__ = ["Alert", "Escalation", "Incident", "IncidentEvent", "Notification"]

@@ -9,11 +9,11 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
+from app.vocabulary import OPEN_STATUSES
 
-OPEN_STATUSES = ("triggered", "acknowledged")
 # The partial unique index below is what makes "one open incident per key" true under
 # concurrency, on SQLite and PostgreSQL alike.
-OPEN_PREDICATE = text("status IN ('triggered', 'acknowledged')")
+OPEN_PREDICATE = text("status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATUSES)))
 
 
 class Incident(Base):

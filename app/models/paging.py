@@ -9,8 +9,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
-
-PENDING, SENDING, DELIVERED, FAILED, CANCELLED = "pending", "sending", "delivered", "failed", "cancelled"
+from app.vocabulary import PENDING, SENDING
 
 
 class Notification(Base):
@@ -40,8 +39,8 @@ class Notification(Base):
         Index(
             "ix_notification_due",
             "next_attempt_at",
-            sqlite_where=text("status IN ('pending', 'sending')"),
-            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text(f"status IN ('{PENDING}', '{SENDING}')"),
+            postgresql_where=text(f"status IN ('{PENDING}', '{SENDING}')"),
         ),
         Index("ix_notification_incident_id_status", "incident_id", "status"),
     )

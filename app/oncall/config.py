@@ -20,10 +20,10 @@ from app.oncall.schemas import (
     RotationSpec,
     TeamSpec,
 )
-from app.rules.sources import Located, format_error
+from app.sections import Located, Merged, SectionKind, format_error
 
-# name -> kind, merged by the rules loader with its own sections.
-SECTIONS = {
+# The on-call sections of the rules directory: name -> kind.
+SECTIONS: dict[str, SectionKind] = {
     "people": "list",
     "rotations": "list",
     "escalation_policies": "list",
@@ -141,7 +141,7 @@ def _policy(spec: PolicySpec, where: str, known: dict[str, set[str]], problems: 
     return Policy(spec.id, steps, spec.repeat, parse_duration(spec.repeat_delay))
 
 
-def parse_oncall(merged: dict[str, list[Located]], problems: list[str]) -> OncallConfig:
+def parse_oncall(merged: Merged, problems: list[str]) -> OncallConfig:
     """Validate people, rotations, policies, models and teams together (they refer to each other)."""
     people: dict[str, PersonSpec] = {}
     for person, where in _validated(merged.get("people", []), PersonSpec, "person", problems):

@@ -7,12 +7,9 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.durations import parse_duration
+from app.vocabulary import Severity, Urgency
 
-Urgency = Literal["high", "low"]
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=120)]
-
-
-Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 
 
 def _any_urgency() -> list[Urgency]:

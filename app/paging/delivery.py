@@ -16,18 +16,20 @@ from typing import Any
 
 import httpx
 
+from app.catalog.loader import Catalog as Config
 from app.config import Settings
 from app.db import Database, utcnow
 from app.durations import parse_duration
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Incident, Notification
-from app.models.paging import CANCELLED, DELIVERED, FAILED, PENDING, SENDING
 from app.paging import metrics, repository, service
 from app.paging.links import links_for
 from app.paging.message import DeliveryError, Message
 from app.paging.notifiers import email, pagerduty, slack, webhook
-from app.paging.repository import LEASE, PAGING_KINDS
-from app.rules.loader import Config
+from app.paging.repository import LEASE
+from app.vocabulary import CANCELLED, DELIVERED, FAILED, PENDING, SENDING, WAKING_KINDS
+
+PAGING_KINDS = WAKING_KINDS
 
 log = logging.getLogger(__name__)
 BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)  # seconds, then the last one again
@@ -245,7 +247,7 @@ class Dispatcher:
                     f"attempt(s): {error}",
                     {"notification": row.id, "channel": channel, "recipient": row.recipient},
                 )
-                extra = service.fallback(session, cfg, row, incident, now)
+                extra = service.fallback(session, cfg.oncall, row, incident, now)
                 session.flush()
                 follow_up = [n.id for n in extra]
         metrics.NOTIFICATIONS.labels(channel, outcome).inc()

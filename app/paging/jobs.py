@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from app.catalog.loader import Catalog as Config
 from app.db import Database, utcnow
 from app.paging import service
 from app.paging.delivery import Dispatcher
-from app.rules.loader import Config
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def escalate(db: Database, config: Callable[[], Config], dispatcher: Dispatcher) -> int:
     """Fire due escalation steps, then send their pages. Returns how many pages."""
     with db.session(write=True) as session:
-        pages = service.run_escalations(session, config(), dispatcher.clock())
+        pages = service.run_escalations(session, config().oncall, dispatcher.clock())
         session.flush()
         ids = [p.id for p in pages]
     dispatcher.submit(ids)

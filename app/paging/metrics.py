@@ -2,7 +2,9 @@
 
 from prometheus_client import Counter, Histogram
 
+from app.db import Database
 from app.metrics.db_gauge import DbGauge
+from app.paging import repository
 
 NOTIFICATIONS = Counter(
     "bridge_notifications",
@@ -21,3 +23,8 @@ PENDING = DbGauge(
     "Notifications waiting to be sent or retried",
     ["channel"],
 )
+
+
+def watch(db: Database) -> None:
+    """Compute the gauges of state from this database at every scrape."""
+    PENDING.read_from(db, repository.count_pending)

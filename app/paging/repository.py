@@ -8,9 +8,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Escalation, Notification
-from app.models.paging import CANCELLED, PENDING, SENDING
+from app.vocabulary import CANCELLED, DELIVERED, PAGE, PENDING, SENDING, SEVERITY_RAISED, WAKING_KINDS
 
-PAGING_KINDS = ("page", "severity", "fallback")
 LEASE = timedelta(seconds=60)  # how long a sender owns a page; longer than any send may take
 
 
@@ -65,7 +64,7 @@ def cancel_pending(session: Session, incident_id: int) -> list[str]:
         .where(
             Notification.incident_id == incident_id,
             Notification.status == PENDING,
-            Notification.kind.in_(PAGING_KINDS),
+            Notification.kind.in_(WAKING_KINDS),
         )
         .values(status=CANCELLED)
         .returning(Notification.channel)
@@ -75,7 +74,7 @@ def cancel_pending(session: Session, incident_id: int) -> list[str]:
 
 
 def paged_contacts(
-    session: Session, incident_id: int, statuses: tuple[str, ...] = ("delivered", SENDING)
+    session: Session, incident_id: int, statuses: tuple[str, ...] = (DELIVERED, SENDING)
 ) -> list[Notification]:
     """Pages of this incident that reached (or are reaching) someone, by default."""
     return list(
@@ -83,7 +82,7 @@ def paged_contacts(
             select(Notification)
             .where(
                 Notification.incident_id == incident_id,
-                Notification.kind.in_(("page", "severity")),
+                Notification.kind.in_((PAGE, SEVERITY_RAISED)),
                 Notification.status.in_(statuses),
             )
             .order_by(Notification.id)
@@ -114,3 +113,7 @@ def count_pending(session: Session) -> list[tuple[tuple[str, ...], float]]:
         .group_by(Notification.channel)
     )
     return [((channel,), float(n)) for channel, n in rows]
+
+
+def get(session: Session, notification_id: int) -> Notification | None:
+    return session.get(Notification, notification_id)

@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Escalation, Incident, Notification
-from app.models.paging import DELIVERED, PENDING, SENDING
-from app.oncall.config import OncallConfig
+from app.oncall.config import OncallConfig, Policy
 from app.oncall.service import resolve_targets
 from app.paging import metrics, repository
 from app.paging.escalation import schedule
 from app.paging.repository import LEASE
-from app.rules.loader import Config
+from app.vocabulary import (
+    ACKNOWLEDGE,
+    DELIVERED,
+    FALLBACK,
+    PAGE,
+    PENDING,
+    SENDING,
+    SEVERITY_RAISED,
+    TRIGGERED,
+)
 
 Pages = list[Notification]
 
@@ -29,6 +39,26 @@ Pages = list[Notification]
 def contact_key(contact: dict[str, Any]) -> str:
     """One contact method, comparable across rows."""
     return json.dumps(contact, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who owns an incident and which escalation policy pages for it."""
+
+    owner: str | None
+    team: str | None
+    policy: Policy | None
+    unowned: bool  # the registry does not know the incident's model
+
+
+def assignment_for(oncall: OncallConfig, model_id: str | None) -> Assignment:
+    """The model's owner, team and policy; the default policy for a model nobody registered."""
+    model = oncall.models.get(model_id) if model_id else None
+    policy_id = (model.escalation_policy if model else None) or oncall.default_policy
+    policy = oncall.policies.get(policy_id) if policy_id else None
+    if model is None:
+        return Assignment(None, None, policy, unowned=True)
+    return Assignment(model.owner, model.team, policy, unowned=False)
 
 
 def urgency_of(oncall: OncallConfig, severity: str) -> str:
@@ -78,15 +108,17 @@ def page_people(
     return rows
 
 
-def _fire_due(session: Session, cfg: Config, incident: Incident, esc: Escalation, now: datetime) -> Pages:
+def _fire_due(
+    session: Session, oncall: OncallConfig, incident: Incident, esc: Escalation, now: datetime
+) -> Pages:
     plan = schedule(esc.policy)
     rows: list[Notification] = []
     while esc.due_at is not None and esc.due_at <= now:
         entry = plan[esc.next_index]
-        people, problems = resolve_targets(cfg.oncall, entry.notify, incident.owner, now)
+        people, problems = resolve_targets(oncall, entry.notify, incident.owner, now)
         for problem in problems:
             record(session, incident, "paging_problem", SYSTEM_ACTOR, now, problem)
-        rows += page_people(session, cfg.oncall, incident, people, "page", entry.step, now)
+        rows += page_people(session, oncall, incident, people, PAGE, entry.step, now)
         label = f"step {entry.step + 1}" + (f" (repeat {entry.round})" if entry.round else "")
         who = ", ".join(people) or "nobody"
         kind = "paged" if esc.next_index == 0 else "escalated"
@@ -105,24 +137,19 @@ def _fire_due(session: Session, cfg: Config, incident: Incident, esc: Escalation
     return rows
 
 
-def _start(session: Session, cfg: Config, incident: Incident, esc: Escalation, now: datetime) -> Pages:
+def _start(
+    session: Session, oncall: OncallConfig, incident: Incident, esc: Escalation, now: datetime
+) -> Pages:
     """(Re)start the escalation clock at `now` and fire what is due at once."""
     esc.started_at, esc.next_index = now, 0
     esc.due_at = now + schedule(esc.policy)[0].offset
-    return _fire_due(session, cfg, incident, esc, now)
+    return _fire_due(session, oncall, incident, esc, now)
 
 
-def on_opened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
-    """Freeze owner and policy onto a new incident and page the first step."""
-    oncall = cfg.oncall
-    model = oncall.models.get(incident.model) if incident.model else None
-    if model is None:
-        incident.unowned = True
-        policy_id = oncall.default_policy
-    else:
-        incident.owner, incident.team = model.owner, model.team
-        policy_id = model.escalation_policy or oncall.default_policy
-    policy = oncall.policies.get(policy_id) if policy_id else None
+def start_paging(
+    session: Session, oncall: OncallConfig, incident: Incident, policy: Policy | None, now: datetime
+) -> Pages:
+    """Start the escalation of a new incident with its frozen policy and page the first step."""
     if policy is None:
         if oncall.policies:
             record(
@@ -134,29 +161,28 @@ def on_opened(session: Session, cfg: Config, incident: Incident, now: datetime) 
                 "no escalation policy for this model and no default_escalation_policy: nobody paged",
             )
         return []
-    incident.escalation_policy = policy.id
     esc = Escalation(incident_id=incident.id, policy=policy.snapshot())
     session.add(esc)
-    return _start(session, cfg, incident, esc, now)
+    return _start(session, oncall, incident, esc, now)
 
 
-def on_reopened(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
+def on_reopened(session: Session, oncall: OncallConfig, incident: Incident, now: datetime) -> Pages:
     """A flap: the escalation starts over from its first step."""
     esc = repository.escalation_of(session, incident.id)
     if esc is None:
         return []
-    return _start(session, cfg, incident, esc, now)
+    return _start(session, oncall, incident, esc, now)
 
 
-def on_severity_raised(session: Session, cfg: Config, incident: Incident, now: datetime) -> Pages:
+def on_severity_raised(session: Session, oncall: OncallConfig, incident: Incident, now: datetime) -> Pages:
     """Tell everyone already paged that it got worse (with the new urgency)."""
     if not incident.is_open:
         return []
     pages = repository.paged_contacts(session, incident.id, (DELIVERED, SENDING, PENDING))
-    people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in cfg.oncall.people]
+    people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in oncall.people]
     # A page not yet delivered is rendered when sent, so it will already show the new severity.
     waiting = {(n.recipient, contact_key(n.contact)) for n in pages if n.status != DELIVERED}
-    return page_people(session, cfg.oncall, incident, people, "severity", None, now, skip=waiting)
+    return page_people(session, oncall, incident, people, SEVERITY_RAISED, None, now, skip=waiting)
 
 
 def _stop(session: Session, incident_id: int) -> None:
@@ -167,7 +193,7 @@ def _stop(session: Session, incident_id: int) -> None:
         esc.due_at = None
 
 
-def after_action(session: Session, cfg: Config, incident: Incident, action: str, now: datetime) -> Pages:
+def after_action(session: Session, incident: Incident, action: str, now: datetime) -> Pages:
     """Acknowledge or resolve: cancel pending pages and escalation at once, then tell the paged.
 
     Acknowledge only syncs PagerDuty; resolve notifies every contact that was paged.
@@ -176,7 +202,7 @@ def after_action(session: Session, cfg: Config, incident: Incident, action: str,
     seen: set[tuple[str, str]] = set()
     rows = []
     for sent in repository.paged_contacts(session, incident.id):
-        if action == "acknowledge" and sent.channel != "pagerduty":
+        if action == ACKNOWLEDGE and sent.channel != "pagerduty":
             continue
         ident = (sent.recipient, contact_key(sent.contact))
         if ident in seen:
@@ -187,26 +213,28 @@ def after_action(session: Session, cfg: Config, incident: Incident, action: str,
     return rows
 
 
-def fallback(session: Session, cfg: Config, failed: Notification, incident: Incident, now: datetime) -> Pages:
+def fallback(
+    session: Session, oncall: OncallConfig, failed: Notification, incident: Incident, now: datetime
+) -> Pages:
     """A page that could not be delivered goes to the team's fallback channel."""
-    team = cfg.oncall.teams.get(incident.team or "")
-    if failed.kind in ("fallback", "acknowledge", "resolve") or team is None or not team.fallback:
+    team = oncall.teams.get(incident.team or "")
+    if failed.kind not in (PAGE, SEVERITY_RAISED) or team is None or not team.fallback:
         return []
     rows = [
-        _notification(incident, f"team:{team.id}", contact.model_dump(), "fallback", failed.step, now)
+        _notification(incident, f"team:{team.id}", contact.model_dump(), FALLBACK, failed.step, now)
         for contact in team.fallback
     ]
     session.add_all(rows)
     return rows
 
 
-def run_escalations(session: Session, cfg: Config, now: datetime, limit: int = 100) -> Pages:
+def run_escalations(session: Session, oncall: OncallConfig, now: datetime, limit: int = 100) -> Pages:
     """Fire every escalation step that is due (rows claimed with SKIP LOCKED)."""
     rows: list[Notification] = []
     for esc in repository.due_escalations(session, now, limit):
-        incident = session.get(Incident, esc.incident_id)
-        if incident is None or incident.status != "triggered":
+        incident = incidents.get(session, esc.incident_id)
+        if incident.status != TRIGGERED:
             esc.due_at = None
             continue
-        rows += _fire_due(session, cfg, incident, esc, now)
+        rows += _fire_due(session, oncall, incident, esc, now)
     return rows

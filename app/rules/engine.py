@@ -11,16 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from app.rules.matchers import Matcher
+from app.vocabulary import INCIDENT_TYPES, SEVERITIES, UNCLASSIFIED
 
-INCIDENT_TYPES = (
-    "technical_failure",
-    "performance_degradation",
-    "fairness_violation",
-    "safety",
-    "ethical",
-)
-UNCLASSIFIED = "unclassified"
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")  # SEV1 is the worst
+__all__ = ["INCIDENT_TYPES", "SEVERITIES", "UNCLASSIFIED"]
 IMPACT_LEVELS = ("low", "medium", "high", "critical")
 DEFAULT_GROUP_BY = ("alertname", "model")
 DEFAULT_REOPEN_WINDOW = timedelta(hours=1)

@@ -7,15 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.durations import parse_duration
-from app.rules.engine import DEFAULT_GROUP_BY, IMPACT_LEVELS, INCIDENT_TYPES, SEVERITIES
+from app.rules.engine import DEFAULT_GROUP_BY, IMPACT_LEVELS
+from app.vocabulary import IncidentType, Severity
 
-IncidentType = Literal[
-    "technical_failure", "performance_degradation", "fairness_violation", "safety", "ethical"
-]
-Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Level = Literal["low", "medium", "high", "critical"]
-assert set(IncidentType.__args__) == set(INCIDENT_TYPES)  # type: ignore[attr-defined]
-assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
 assert set(Level.__args__) == set(IMPACT_LEVELS)  # type: ignore[attr-defined]
 
 

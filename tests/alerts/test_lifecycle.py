@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from app.alerts.schemas import AlertIn
-from app.alerts.service import IngestOutcome, ingest
+from app.flows.intake import IngestOutcome, ingest
 from app.db import Database
 from app.incidents import service as incidents
 from app.models import Alert, Incident, IncidentEvent
-from app.rules.loader import Config, load_config
+from app.catalog.loader import Catalog, load_catalog
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -27,8 +27,8 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def config(rules_dir: Path, runbooks_dir: Path) -> Config:
-    return load_config(rules_dir, runbooks_dir)
+def config(rules_dir: Path, runbooks_dir: Path) -> Catalog:
+    return load_catalog(rules_dir, runbooks_dir)
 
 
 def alert(status: str = "firing", fp: str = "f1", starts: datetime = T0, **labels: str) -> AlertIn:
@@ -43,7 +43,7 @@ def alert(status: str = "firing", fp: str = "f1", starts: datetime = T0, **label
     )
 
 
-def run(db: Database, config: Config, now: datetime, *requests: Sequence[AlertIn]) -> IngestOutcome:
+def run(db: Database, config: Catalog, now: datetime, *requests: Sequence[AlertIn]) -> IngestOutcome:
     with db.session(write=True) as session:
         return ingest(session, config, list(requests), now, "http://bridge.test")
 
@@ -63,7 +63,7 @@ def kinds(db: Database, incident_id: int) -> list[str]:
         return list(rows)
 
 
-def test_one_batch_many_requests_one_incident(db: Database, config: Config) -> None:
+def test_one_batch_many_requests_one_incident(db: Database, config: Catalog) -> None:
     out = run(db, config, T0, [alert(fp="a", instance="a")], [alert(fp="b", instance="b")], [alert(fp="a")])
     [incident] = all_incidents(db)
     assert out.incident_ids == [[incident.id]] * 3
@@ -72,7 +72,7 @@ def test_one_batch_many_requests_one_incident(db: Database, config: Config) -> N
     assert out.deduplicated == {"grouped": 1, "duplicate": 1}
 
 
-def test_critical_alert_escalates_the_warning_incident_in_place(db: Database, config: Config) -> None:
+def test_critical_alert_escalates_the_warning_incident_in_place(db: Database, config: Catalog) -> None:
     drift = dict(alertname="FeatureDrift")
     run(db, config, T0, [alert(fp="w", severity="warning", feature="tenure", **drift)])
     [incident] = all_incidents(db)
@@ -86,7 +86,7 @@ def test_critical_alert_escalates_the_warning_incident_in_place(db: Database, co
     assert kinds(db, incident.id).count("severity_raised") == 1
 
 
-def test_severity_is_raised_never_lowered(db: Database, config: Config) -> None:
+def test_severity_is_raised_never_lowered(db: Database, config: Catalog) -> None:
     drift = dict(alertname="DisparateImpactRatioLow", group="age")
     run(db, config, T0, [alert(fp="w", severity="warning", **drift)])
     [incident] = all_incidents(db)
@@ -101,7 +101,7 @@ def test_severity_is_raised_never_lowered(db: Database, config: Config) -> None:
     assert kinds(db, incident.id)[-1] == "severity_raised"
 
 
-def test_all_alerts_resolved_resolves_and_counts(db: Database, config: Config) -> None:
+def test_all_alerts_resolved_resolves_and_counts(db: Database, config: Catalog) -> None:
     run(db, config, T0, [alert(fp="a"), alert(fp="b")])
     out = run(db, config, T0 + timedelta(minutes=1), [alert("resolved", fp="a")])
     assert all_incidents(db)[0].status == "triggered"
@@ -118,7 +118,7 @@ def test_all_alerts_resolved_resolves_and_counts(db: Database, config: Config) -
     assert kinds(db, incident.id).count("resolved") == 1
 
 
-def test_refire_within_window_reopens_same_incident(db: Database, config: Config) -> None:
+def test_refire_within_window_reopens_same_incident(db: Database, config: Catalog) -> None:
     run(db, config, T0, [alert()])
     run(db, config, T0 + timedelta(minutes=5), [alert("resolved")])
     out = run(db, config, T0 + timedelta(minutes=50), [alert(starts=T0 + timedelta(minutes=49))])
@@ -132,7 +132,7 @@ def test_refire_within_window_reopens_same_incident(db: Database, config: Config
         assert len(list(session.scalars(select(Alert)))) == 1
 
 
-def test_refire_after_window_opens_a_new_incident(db: Database, config: Config) -> None:
+def test_refire_after_window_opens_a_new_incident(db: Database, config: Catalog) -> None:
     run(db, config, T0, [alert()])
     run(db, config, T0 + timedelta(minutes=5), [alert("resolved")])
     out = run(db, config, T0 + timedelta(hours=2), [alert(starts=T0 + timedelta(hours=2))])
@@ -145,7 +145,7 @@ def test_refire_after_window_opens_a_new_incident(db: Database, config: Config) 
     assert [r.incident_id for r in rows] == [first.id, second.id]
 
 
-def test_fairness_rule_stays_open_when_alerts_resolve(db: Database, config: Config) -> None:
+def test_fairness_rule_stays_open_when_alerts_resolve(db: Database, config: Catalog) -> None:
     labels = dict(alertname="FairnessViolation", model="credit-model")
     run(db, config, T0, [alert(fp="x", **labels)])
     run(db, config, T0 + timedelta(minutes=1), [alert("resolved", fp="x", **labels)])
@@ -156,7 +156,7 @@ def test_fairness_rule_stays_open_when_alerts_resolve(db: Database, config: Conf
     assert kinds(db, incident.id)[-1] == "all_alerts_resolved"
 
 
-def test_manually_resolved_incident_is_not_reopened_by_repeats(db: Database, config: Config) -> None:
+def test_manually_resolved_incident_is_not_reopened_by_repeats(db: Database, config: Catalog) -> None:
     run(db, config, T0, [alert()])
     [incident] = all_incidents(db)
     with db.session(write=True) as session:
@@ -173,7 +173,7 @@ def test_manually_resolved_incident_is_not_reopened_by_repeats(db: Database, con
     assert incident.status == "triggered" and incident.flap_count == 1
 
 
-def test_late_copy_of_a_resolved_episode_changes_nothing(db: Database, config: Config) -> None:
+def test_late_copy_of_a_resolved_episode_changes_nothing(db: Database, config: Catalog) -> None:
     labels = dict(alertname="FairnessViolation", model="credit-model")
     run(db, config, T0, [alert(fp="x", **labels)])
     run(db, config, T0 + timedelta(minutes=1), [alert("resolved", fp="x", **labels)])
@@ -190,7 +190,7 @@ def test_late_copy_of_a_resolved_episode_changes_nothing(db: Database, config: C
     assert kinds(db, incident.id)[-1] == "alert_refired"
 
 
-def test_acknowledge_then_resolve_records_actors(db: Database, config: Config) -> None:
+def test_acknowledge_then_resolve_records_actors(db: Database, config: Catalog) -> None:
     run(db, config, T0, [alert()])
     [incident] = all_incidents(db)
     with db.session(write=True) as session:

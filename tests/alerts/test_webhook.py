@@ -194,7 +194,7 @@ def test_database_failure_answers_503_so_alertmanager_retries(
         url = pg_server.create()
     migrate(url)
     with TestClient(create_app(settings.model_copy(update={"database_url": url}))) as client:
-        db = client.app.state.db  # type: ignore[attr-defined]
+        db = client.app.state.runtime.db  # type: ignore[attr-defined]
         with db.writer.begin() as conn:
             conn.exec_driver_sql("DROP TABLE incident_event")
         response = client.post(URL, json=bodies()[0])

@@ -14,7 +14,7 @@ from app.cli import main
 from app.oncall.config import Policy, Step
 from app.oncall.rotation import Override
 from app.paging.service import urgency_of
-from app.rules.loader import Config, ConfigError, load_config
+from app.catalog.loader import Catalog, ConfigError, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,12 +104,12 @@ def at_line(path: Path, needle: str) -> str:
 
 def problems_of(rules: Path, runbooks: Path) -> list[str]:
     with pytest.raises(ConfigError) as excinfo:
-        load_config(rules, runbooks)
+        load_catalog(rules, runbooks)
     return excinfo.value.problems
 
 
-def load(rules: Path, runbooks: Path) -> Config:
-    return load_config(rules, runbooks)
+def load(rules: Path, runbooks: Path) -> Catalog:
+    return load_catalog(rules, runbooks)
 
 
 # --- the example ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from app.oncall.rotation import (
     parse_handoff,
     shift_bounds,
 )
-from app.rules.loader import load_config
+from app.catalog.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -332,7 +332,7 @@ def test_the_shipped_override_puts_bob_on_call_over_christmas(tmp_path: Path) ->
     rules.mkdir()
     runbooks.mkdir()
     shutil.copy(ROOT / "rules" / "oncall.yaml", rules / "oncall.yaml")
-    rot = load_config(rules, runbooks).oncall.rotations["risk-ml-primary"]
+    rot = load_catalog(rules, runbooks).oncall.rotations["risk-ml-primary"]
     assert rot.overrides == (Override("bob", utc(2026, 12, 24), utc(2026, 12, 27)),)
     assert on_call(rot, utc(2026, 12, 24)) == "bob"
     assert on_call(rot, utc(2026, 12, 26, 23, 59, 59)) == "bob"

@@ -12,7 +12,7 @@ import pytest
 
 from app.oncall.config import OncallConfig
 from app.oncall.service import first_responders, on_call_now, resolve_targets
-from app.rules.loader import load_config
+from app.catalog.loader import load_catalog
 
 ONCALL = """\
 people:
@@ -70,7 +70,7 @@ def oncall(tmp_path_factory: pytest.TempPathFactory) -> OncallConfig:
     rules.mkdir()
     runbooks.mkdir()
     (rules / "oncall.yaml").write_text(textwrap.dedent(ONCALL), encoding="utf-8")
-    return load_config(Path(rules), Path(runbooks)).oncall
+    return load_catalog(Path(rules), Path(runbooks)).oncall
 
 
 # --- resolve_targets ------------------------------------------------------------------------------

@@ -367,12 +367,12 @@ def fire_one(client: TestClient, body: dict[str, Any]) -> int:
 
 
 def db_of(client: TestClient) -> Database:
-    db: Database = client.app.state.db  # type: ignore[attr-defined]
+    db: Database = client.app.state.runtime.db  # type: ignore[attr-defined]
     return db
 
 
 def dispatcher_of(client: TestClient) -> Dispatcher:
-    dispatcher: Dispatcher = client.app.state.dispatcher  # type: ignore[attr-defined]
+    dispatcher: Dispatcher = client.app.state.runtime.dispatcher  # type: ignore[attr-defined]
     return dispatcher
 
 
@@ -432,8 +432,8 @@ def set_clock(client: TestClient, when: datetime) -> None:
 def escalate_at(client: TestClient, when: datetime) -> int:
     """Run the escalation job as the scheduler would, with the clock at `when`; wait for sends."""
     set_clock(client, when)
-    app_state = client.app.state  # type: ignore[attr-defined]
-    count = escalate(app_state.db, lambda: app_state.rules.current, app_state.dispatcher)
+    app_state = client.app.state.runtime  # type: ignore[attr-defined]
+    count = escalate(app_state.db, lambda: app_state.catalog.current, app_state.dispatcher)
     wait_settled(client)
     return count
 

@@ -120,7 +120,7 @@ def test_new_incident_pages_the_on_call_person_on_every_contact_method(
 def test_webhook_page_is_signed_and_carries_delivery_id_and_links(
     paging_client: TestClient, receiver: HttpReceiver
 ) -> None:
-    secret = paging_client.app.state.settings.secret_key  # type: ignore[attr-defined]
+    secret = paging_client.app.state.runtime.settings.secret_key  # type: ignore[attr-defined]
     incident_id = fire_one(paging_client, fixture_body(1))
     (hook,) = receiver.wait_for(1, "/alice")
 
@@ -391,7 +391,7 @@ def test_later_edits_never_change_an_escalation_in_flight(
     (oncall_rules_dir / "oncall.yaml").write_text(edited)
     response = paging_client.post("/-/reload")
     assert response.status_code == 200, response.text
-    current = paging_client.app.state.rules.current.oncall  # type: ignore[attr-defined]
+    current = paging_client.app.state.runtime.catalog.current.oncall  # type: ignore[attr-defined]
     assert current.policies[POLICY].steps[1].notify == ("person:carol",)
 
     start = escalation_row(paging_client, incident_id).started_at

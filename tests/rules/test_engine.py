@@ -23,7 +23,7 @@ from app.rules.engine import (
     incident_key,
     worst_severity,
 )
-from app.rules.loader import load_config
+from app.catalog.loader import load_catalog
 from app.rules.matchers import parse_matcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -415,7 +415,7 @@ def test_worst_severity_rejects_unknown_severities(a: str, b: str) -> None:
 
 @pytest.fixture(scope="module")
 def shipped() -> RuleSet:
-    return load_config(ROOT / "rules", ROOT / "runbooks").ruleset
+    return load_catalog(ROOT / "rules", ROOT / "runbooks").ruleset
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.rules.engine import MAX_KEY_LENGTH, SEVERITIES, UNCLASSIFIED, RuleSet
-from app.rules.loader import load_config
+from app.catalog.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED: RuleSet = load_config(ROOT / "rules", ROOT / "runbooks").ruleset
+SHIPPED: RuleSet = load_catalog(ROOT / "rules", ROOT / "runbooks").ruleset
 KEY_OWNER = {r.name: r.group_with or r.name for r in SHIPPED.rules} | {UNCLASSIFIED: UNCLASSIFIED}
 # Values the shipped matchers look for, so generated alerts also hit the rules, not only `unclassified`.
 INTERESTING_VALUES = sorted({m.value for r in SHIPPED.rules for m in r.matchers} | {"critical", "warning"})

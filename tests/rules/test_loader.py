@@ -1,4 +1,4 @@
-"""load_config and `incident-bridge check-rules`: rule files on disk, every problem at once."""
+"""load_catalog and `incident-bridge check-rules`: rule files on disk, every problem at once."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from app.cli import main
 from app.rules.engine import DEFAULT_REOPEN_WINDOW, Impact
-from app.rules.loader import Config, ConfigError, load_config
+from app.catalog.loader import Catalog, ConfigError, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +84,7 @@ def rules(tmp_path: Path) -> Path:
 
 def problems_of(rules_dir: Path, runbooks_dir: Path) -> list[str]:
     with pytest.raises(ConfigError) as excinfo:
-        load_config(rules_dir, runbooks_dir)
+        load_catalog(rules_dir, runbooks_dir)
     problems = excinfo.value.problems
     assert problems
     assert str(excinfo.value) == "; ".join(problems)
@@ -103,9 +103,9 @@ def only_problem(rules_dir: Path, runbooks_dir: Path) -> str:
 def test_example_rules_load(rules: Path, runbooks: Path) -> None:
     path = write(rules, "40-responsible-ai.yaml", EXAMPLE)
 
-    config = load_config(rules, runbooks)
+    config = load_catalog(rules, runbooks)
 
-    assert isinstance(config, Config)
+    assert isinstance(config, Catalog)
     assert config.files == (str(path),)
     assert list(config.runbooks) == ["model-performance-degradation"]
     accuracy, fairness = config.ruleset.rules
@@ -138,7 +138,7 @@ def test_example_rules_load(rules: Path, runbooks: Path) -> None:
 
 def test_example_rules_classify(rules: Path, runbooks: Path) -> None:
     write(rules, "rules.yaml", EXAMPLE)
-    ruleset = load_config(rules, runbooks).ruleset
+    ruleset = load_catalog(rules, runbooks).ruleset
 
     fairness = ruleset.classify({"alertname": "DemographicParityGap", "model": "credit", "group": "g"})
     accuracy = ruleset.classify({"alertname": "ModelAccuracyDrop", "model": "credit", "severity": "info"})
@@ -162,7 +162,7 @@ def test_files_are_read_in_file_name_order(rules: Path, runbooks: Path) -> None:
     later = write(rules, "20-b.yaml", "rules:\n" + rule_yaml("from-b", "severity: SEV4"))
     earlier = write(rules, "10-a.yaml", "rules:\n" + rule_yaml("from-a", "severity: SEV1"))
 
-    config = load_config(rules, runbooks)
+    config = load_catalog(rules, runbooks)
 
     assert config.files == (str(earlier), str(later))
     assert [r.name for r in config.ruleset.rules] == ["from-a", "from-b"]
@@ -183,7 +183,7 @@ def test_first_match_wins_across_files(rules: Path, runbooks: Path) -> None:
             severity: SEV1
         """,
     )
-    ruleset = load_config(rules, runbooks).ruleset
+    ruleset = load_catalog(rules, runbooks).ruleset
 
     assert ruleset.classify({"alertname": "A", "model": "m"}).rule == "specific"
     assert ruleset.classify({"alertname": "A", "model": "other"}).rule == "general"
@@ -195,17 +195,17 @@ def test_yml_files_are_read_and_other_files_ignored(rules: Path, runbooks: Path)
     write(rules, "20-b.yaml.bak", "not: [valid\n")
     (rules / "30-dir.yaml").mkdir()
 
-    config = load_config(rules, runbooks)
+    config = load_catalog(rules, runbooks)
 
     assert [r.name for r in config.ruleset.rules] == ["from-yml"]
     assert config.files == (str(rules / "10-a.yml"),)
 
 
 def test_empty_files_and_empty_directories_load(rules: Path, runbooks: Path) -> None:
-    assert load_config(rules, runbooks).ruleset.rules == ()
+    assert load_catalog(rules, runbooks).ruleset.rules == ()
     write(rules, "00-empty.yaml", "# nothing here yet\n")
     write(rules, "10-a.yaml", "rules:\n" + rule_yaml("a"))
-    assert [r.name for r in load_config(rules, runbooks).ruleset.rules] == ["a"]
+    assert [r.name for r in load_catalog(rules, runbooks).ruleset.rules] == ["a"]
 
 
 def test_rule_line_numbers_skip_comments_and_blank_lines(rules: Path, runbooks: Path) -> None:
@@ -219,7 +219,7 @@ def test_rule_line_numbers_skip_comments_and_blank_lines(rules: Path, runbooks: 
         + rule_yaml("third"),
     )
 
-    sources = [r.source for r in load_config(rules, runbooks).ruleset.rules]
+    sources = [r.source for r in load_catalog(rules, runbooks).ruleset.rules]
 
     assert sources == [f"{path}:4", f"{path}:11", f"{path}:18"]
 
@@ -228,7 +228,7 @@ def test_custom_severity_matrix_changes_derived_severities(rules: Path, runbooks
     write(rules, "00-matrix.yaml", FULL_MATRIX)
     write(rules, "40-responsible-ai.yaml", EXAMPLE)
 
-    ruleset = load_config(rules, runbooks).ruleset
+    ruleset = load_catalog(rules, runbooks).ruleset
 
     fairness = ruleset.classify({"alertname": "FairnessViolation", "model": "credit"})
     accuracy = ruleset.classify({"alertname": "ModelAccuracyDrop", "model": "credit"})
@@ -532,7 +532,7 @@ def test_missing_rules_directory_keeps_runbook_problems(tmp_path: Path, runbooks
 
 def test_reopen_window_zero_as_yaml_integer(rules: Path, runbooks: Path) -> None:
     write(rules, "10-a.yaml", "rules:\n" + rule_yaml("a", "reopen_window: 0"))
-    (rule,) = load_config(rules, runbooks).ruleset.rules
+    (rule,) = load_catalog(rules, runbooks).ruleset.rules
     assert rule.reopen_window == timedelta(0)
 
 
@@ -542,7 +542,7 @@ def test_reopen_window_zero_as_yaml_string(rules: Path, runbooks: Path) -> None:
         "10-a.yaml",
         "rules:\n" + rule_yaml("a", "reopen_window: '0'") + rule_yaml("b", "reopen_window: 0m"),
     )
-    assert [r.reopen_window for r in load_config(rules, runbooks).ruleset.rules] == [timedelta(0)] * 2
+    assert [r.reopen_window for r in load_catalog(rules, runbooks).ruleset.rules] == [timedelta(0)] * 2
 
 
 def test_out_of_range_reopen_window_is_a_problem(rules: Path, runbooks: Path) -> None:
@@ -556,32 +556,32 @@ def test_repeated_rules_section_in_one_file_is_a_problem(rules: Path, runbooks: 
         rules, "10-a.yaml", "rules:\n" + rule_yaml("first") + "rules:\n" + rule_yaml("second", alertname="B")
     )
     with pytest.raises(ConfigError):
-        load_config(rules, runbooks)
+        load_catalog(rules, runbooks)
 
 
 # The shipped rules
 
 
 @pytest.fixture(scope="module")
-def shipped() -> Config:
-    return load_config(ROOT / "rules", ROOT / "runbooks")
+def shipped() -> Catalog:
+    return load_catalog(ROOT / "rules", ROOT / "runbooks")
 
 
-def test_shipped_rules_load_without_problems(shipped: Config) -> None:
+def test_shipped_rules_load_without_problems(shipped: Catalog) -> None:
     assert shipped.ruleset.rules
     assert len(shipped.files) == len(list((ROOT / "rules").glob("*.yaml")))
     names = [r.name for r in shipped.ruleset.rules]
     assert len(names) == len(set(names))
 
 
-def test_every_shipped_rule_has_an_existing_runbook(shipped: Config) -> None:
+def test_every_shipped_rule_has_an_existing_runbook(shipped: Catalog) -> None:
     for rule in shipped.ruleset.rules:
         assert rule.runbook is not None, rule.name
         assert rule.runbook in shipped.runbooks, rule.name
         assert shipped.runbooks[rule.runbook].containment, rule.runbook
 
 
-def test_shipped_rule_sources_point_at_the_rule(shipped: Config) -> None:
+def test_shipped_rule_sources_point_at_the_rule(shipped: Catalog) -> None:
     for rule in shipped.ruleset.rules:
         file, line = rule.source.rsplit(":", 1)
         text = Path(file).read_text(encoding="utf-8").splitlines()[int(line) - 1]
@@ -624,7 +624,7 @@ def test_check_rules_reports_every_problem(
         assert any(needle in line for line in lines), (needle, err)
     assert lines[-1] == "3 problem(s) found"
     with pytest.raises(ConfigError) as excinfo:
-        load_config(rules, runbooks)
+        load_catalog(rules, runbooks)
     assert lines[:-1] == excinfo.value.problems
 
 

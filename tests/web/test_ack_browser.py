@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.paging.links import sign, verify
-from app.rules.loader import load_config
+from app.catalog.loader import load_catalog
 from tests.support import load_fixture_requests
 from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
 
@@ -156,7 +156,7 @@ def test_acknowledge_replay_and_resolve_in_the_browser(
     bridge = paged.bridge
     opened = bridge.incident(paged.incident_id)
     assert (opened["status"], opened["severity"], opened["model"]) == ("triggered", "SEV2", "fraud-scorer")
-    rules = load_config(bridge.rules_dir, RUNBOOKS_DIR)
+    rules = load_catalog(bridge.rules_dir, RUNBOOKS_DIR)
     runbook = rules.runbooks[opened["runbook"]["id"]]
 
     # Opening the link shows the incident and its buttons; nothing changes yet.

@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import AwareDatetime
-from sqlalchemy.orm import Session
 
+from app.api.deps import CatalogDep, ReadSession
 from app.db import utcnow
-from app.incidents import repository as incidents_repo
+from app.incidents import service as incidents
 from app.oncall.service import on_call_now
-from app.rules.service import RulesHolder
-from app.web.deps import read_session
 
 router = APIRouter(prefix="/api/v1", tags=["on-call"])
 
 
 @router.get("/oncall")
-def who_is_on_call(request: Request, at: AwareDatetime | None = None) -> dict[str, Any]:
+def who_is_on_call(catalog: CatalogDep, at: AwareDatetime | None = None) -> dict[str, Any]:
     """Who is on call now (or at `at`), per rotation and per model, with overrides applied."""
-    holder: RulesHolder = request.app.state.rules
     when: datetime = at or utcnow()
-    return on_call_now(holder.current.oncall, when)
+    return on_call_now(catalog.oncall, when)
 
 
 @router.get("/models")
-def list_models(request: Request, session: Annotated[Session, Depends(read_session)]) -> dict[str, Any]:
+def list_models(catalog: CatalogDep, session: ReadSession) -> dict[str, Any]:
     """The model registry: owner, team, escalation policy, tier, and open incidents of each."""
-    holder: RulesHolder = request.app.state.rules
-    oncall = holder.current.oncall
-    counts = incidents_repo.open_counts_by_model(session)
+    oncall = catalog.oncall
+    counts = incidents.open_counts_by_model(session)
     items = [
         {
             "id": model.id,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.db import Database, utcnow
 from app.incidents import metrics, service
 from app.incidents.schemas import IncidentRead
 from app.paging import service as paging
-from app.paging.delivery import Dispatcher
-from app.rules.loader import Config
+from app.vocabulary import ACKNOWLEDGE
 
 
 @dataclass(frozen=True)
@@ -21,26 +20,28 @@ class ActionOutcome:
 
 def perform(
     db: Database,
-    config: Callable[[], Config],
-    dispatcher: Dispatcher | None,
+    send: Callable[[Iterable[int]], None] | None,
     incident_id: int,
     action: str,
     by: str,
     note: str = "",
 ) -> ActionOutcome:
-    """Acknowledge or resolve; on a change, stop paging in the same transaction, notify after."""
+    """Acknowledge or resolve; on a change, stop paging in the same transaction, notify after.
+
+    `send` hands the ids of the notifications written to the dispatcher once committed.
+    """
     now = utcnow()
     with db.session(write=True) as session:
         incident, changed = service.act(session, incident_id, action, by, note, now)
-        pages = paging.after_action(session, config(), incident, action, now) if changed else []
+        pages = paging.after_action(session, incident, action, now) if changed else []
         session.flush()
         page_ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)
     if changed:
         metrics.count_action(action, result.type, result.severity)
-        if action == "acknowledge":
+        if action == ACKNOWLEDGE:
             waited = (result.acknowledged_at or now) - result.opened_at
             metrics.TIME_TO_ACKNOWLEDGE.labels(result.type, result.severity).observe(waited.total_seconds())
-        if dispatcher is not None:
-            dispatcher.submit(page_ids)
+        if send is not None:
+            send(page_ids)
     return ActionOutcome(changed=changed, incident=result)

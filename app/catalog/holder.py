@@ -1,4 +1,4 @@
-"""The rules in force: loaded at start, swapped atomically on reload, kept on a failed reload."""
+"""The catalog in force: loaded at start, swapped atomically on reload, kept on a failed reload."""
 
 from __future__ import annotations
 
@@ -7,24 +7,24 @@ import threading
 import time
 from pathlib import Path
 
-from app.rules import metrics
-from app.rules.loader import Config, ConfigError, load_config
+from app.catalog import metrics
+from app.catalog.loader import Catalog, ConfigError, load_catalog
 
 log = logging.getLogger(__name__)
 
 
-class RulesHolder:
-    """Holds the last good configuration; readers take `current` without locking."""
+class CatalogHolder:
+    """Holds the last good catalog; readers take `current` without locking."""
 
     def __init__(self, rules_dir: Path, runbooks_dir: Path) -> None:
         self.rules_dir, self.runbooks_dir = rules_dir, runbooks_dir
         self._lock = threading.Lock()
         self.last_error: list[str] = []
-        self.current: Config = self._load()  # raises ConfigError: refuse to start
+        self.current: Catalog = self._load()  # raises ConfigError: refuse to start
 
-    def _load(self) -> Config:
+    def _load(self) -> Catalog:
         try:
-            config = load_config(self.rules_dir, self.runbooks_dir)
+            config = load_catalog(self.rules_dir, self.runbooks_dir)
         except ConfigError as exc:
             metrics.RELOADS.labels("failure").inc()
             metrics.RELOAD_SUCCESS.set(0)
@@ -38,7 +38,7 @@ class RulesHolder:
         self.last_error = []
         return config
 
-    def reload(self) -> Config:
+    def reload(self) -> Catalog:
         """Re-read the directory; on error keep the last good rules and raise ConfigError."""
         with self._lock:
             try:

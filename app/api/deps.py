@@ -1,0 +1,82 @@
+"""Typed request dependencies: the one place that reads what the app holds in `app.state`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.alerts.writer import IntakeWriter
+from app.catalog.holder import CatalogHolder
+from app.catalog.loader import Catalog
+from app.config import Settings
+from app.db import Database
+from app.errors import Unavailable
+from app.security import check_secret
+
+
+class Sender(Protocol):
+    def submit(self, ids: Iterable[int]) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """What a running app holds: settings and catalog from the start, the rest once started."""
+
+    settings: Settings
+    catalog: CatalogHolder
+    db: Database | None = None
+    writer: IntakeWriter | None = None
+    dispatcher: Sender | None = None
+
+
+def runtime(request: Request) -> Runtime:
+    held: Runtime = request.app.state.runtime
+    return held
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def settings(rt: RuntimeDep) -> Settings:
+    return rt.settings
+
+
+def catalog(rt: RuntimeDep) -> Catalog:
+    """The catalog in force for this request (a reload mid-request does not change it)."""
+    return rt.catalog.current
+
+
+def database(rt: RuntimeDep) -> Database:
+    if rt.db is None:
+        raise Unavailable("the service is starting")
+    return rt.db
+
+
+def writer(rt: RuntimeDep) -> IntakeWriter:
+    if rt.writer is None:
+        raise Unavailable("the service is starting")
+    return rt.writer
+
+
+SettingsDep = Annotated[Settings, Depends(settings)]
+CatalogDep = Annotated[Catalog, Depends(catalog)]
+DatabaseDep = Annotated[Database, Depends(database)]
+WriterDep = Annotated[IntakeWriter, Depends(writer)]
+
+
+def read_session(db: DatabaseDep) -> Iterator[Session]:
+    """A read-only unit of work for one request."""
+    with db.session() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+
+
+def require_api_token(request: Request, config: SettingsDep) -> None:
+    """Every /api/ call needs `Authorization: Bearer <BRIDGE_API_TOKEN>` when it is set."""
+    check_secret(request, config.api_token, allow_basic=False)

@@ -1,0 +1,72 @@
+"""HTTP API of incidents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from app.alerts import service as alerts
+from app.api.deps import DatabaseDep, ReadSession, RuntimeDep
+from app.flows.actions import perform
+from app.incidents import service
+from app.incidents.schemas import (
+    ActionIn,
+    ActionResult,
+    AlertRead,
+    EventRead,
+    IncidentDetail,
+    IncidentPage,
+    IncidentRead,
+)
+from app.vocabulary import ACKNOWLEDGE, RESOLVE, IncidentStatus, Severity
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+StatusFilter = Literal["open"] | IncidentStatus
+
+
+@router.get("", response_model=IncidentPage)
+def list_incidents(
+    session: ReadSession,
+    status: StatusFilter | None = None,
+    severity: Severity | None = None,
+    type: str | None = None,
+    model: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentPage:
+    """List incidents, newest first; `status=open` means not yet resolved."""
+    filters = service.IncidentFilter(status=status, severity=severity, type=type, model=model)
+    rows, total = service.search(session, filters, limit, offset)
+    items = [IncidentRead.model_validate(row) for row in rows]
+    return IncidentPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail)
+def get_incident(incident_id: int, session: ReadSession) -> IncidentDetail:
+    """One incident with its alerts and its timeline."""
+    incident = service.get(session, incident_id)
+    return IncidentDetail(
+        **IncidentRead.model_validate(incident).model_dump(),
+        alerts=[AlertRead.model_validate(a) for a in alerts.of_incident(session, incident_id)],
+        timeline=[EventRead.model_validate(e) for e in service.timeline_of(session, incident_id)],
+    )
+
+
+def _act(rt: RuntimeDep, db: DatabaseDep, incident_id: int, action: str, body: ActionIn) -> ActionResult:
+    send = rt.dispatcher.submit if rt.dispatcher is not None else None
+    outcome = perform(db, send, incident_id, action, body.by, body.note)
+    return ActionResult(changed=outcome.changed, incident=outcome.incident)
+
+
+@router.post("/{incident_id}/acknowledge", response_model=ActionResult)
+def acknowledge(incident_id: int, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+    """Acknowledge: someone is on it. Repeating it is harmless; a resolved incident is a 409."""
+    return _act(rt, db, incident_id, ACKNOWLEDGE, body)
+
+
+@router.post("/{incident_id}/resolve", response_model=ActionResult)
+def resolve(incident_id: int, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+    """Resolve the incident. Repeating it is harmless."""
+    return _act(rt, db, incident_id, RESOLVE, body)

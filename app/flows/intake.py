@@ -1,0 +1,205 @@
+"""The intake of a batch of webhooks: classify, store, open or attach, assign, page.
+
+`ingest` runs inside one write transaction for a whole batch of webhooks (group commit): it
+classifies every alert (pure), locks the incident keys involved, loads the rows it needs in a
+handful of queries, then applies each alert in arrival order. Each step belongs to a domain
+(alerts, incidents, paging); this module only decides the order and hands data between them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.alerts import metrics as alert_metrics
+from app.alerts import service as alerts
+from app.alerts.schemas import AlertIn
+from app.catalog.loader import Catalog
+from app.incidents import metrics as incident_metrics
+from app.incidents import service as incidents
+from app.models import Alert, Incident, Notification
+from app.paging import service as paging
+from app.rules.engine import Classification
+from app.vocabulary import FIRING, RESOLVE, RESOLVED
+
+
+@dataclass
+class IngestOutcome:
+    """What one batch did, for the HTTP answers and for the metrics after commit."""
+
+    incident_ids: list[list[int]] = field(default_factory=list)  # per request
+    received: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, status)
+    deduplicated: Counter[str] = field(default_factory=Counter)  # reason
+    opened: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, severity)
+    reopened: Counter[tuple[str, str]] = field(default_factory=Counter)
+    resolved: Counter[tuple[str, str]] = field(default_factory=Counter)
+    changed: set[int] = field(default_factory=set)  # incidents whose state changed
+    unowned: Counter[tuple[str, str]] = field(default_factory=Counter)  # opened for unknown models
+    notifications: list[int] = field(default_factory=list)  # pages to send after commit
+
+
+def publish(outcome: IngestOutcome) -> None:
+    """Count what a committed batch did."""
+    for (source, status), n in outcome.received.items():
+        alert_metrics.ALERTS_RECEIVED.labels(source, status).inc(n)
+    for reason, n in outcome.deduplicated.items():
+        alert_metrics.ALERTS_DEDUPLICATED.labels(reason).inc(n)
+    for (type_, severity), n in outcome.opened.items():
+        incident_metrics.INCIDENTS_OPENED.labels(type_, severity).inc(n)
+    for (type_, severity), n in outcome.reopened.items():
+        incident_metrics.INCIDENTS_REOPENED.labels(type_, severity).inc(n)
+    for (type_, severity), n in outcome.resolved.items():
+        incident_metrics.INCIDENTS_RESOLVED.labels(type_, severity, "alerts").inc(n)
+    for (type_, severity), n in outcome.unowned.items():
+        incident_metrics.UNOWNED_OPENED.labels(type_, severity).inc(n)
+
+
+def runbook_ref(
+    catalog: Catalog, c: Classification, annotations: dict[str, str], public_url: str
+) -> dict[str, Any] | None:
+    """The runbook an incident carries: the rule's, else the alert's runbook_url annotation."""
+    if c.runbook and c.runbook in catalog.runbooks:
+        book = catalog.runbooks[c.runbook]
+        return {"id": book.id, "title": book.title, "url": f"{public_url}/runbooks/{book.id}"}
+    if annotations.get("runbook_url"):
+        return {"id": None, "title": None, "url": annotations["runbook_url"]}
+    return None
+
+
+class _Batch:
+    def __init__(self, session: Session, catalog: Catalog, public_url: str, now: datetime) -> None:
+        self.session, self.catalog, self.public_url, self.now = session, catalog, public_url, now
+        self.out = IngestOutcome()
+        self.alerts: dict[str, Alert] = {}
+        self.by_key: dict[str, Incident] = {}
+        self.by_id: dict[int, Incident] = {}
+        self.pages: list[Notification] = []
+
+    def load(self, items: Sequence[tuple[AlertIn, Classification]]) -> None:
+        keys = sorted({c.key for _, c in items})
+        incidents.lock_keys(self.session, keys)
+        self.alerts = alerts.latest_by_fingerprint(self.session, {a.fingerprint for a, _ in items})
+        self.by_key = incidents.latest_by_key(self.session, keys)
+        self.by_id = {i.id: i for i in self.by_key.values()}
+        missing = {a.incident_id for a in self.alerts.values() if a.incident_id} - set(self.by_id)
+        self.by_id.update(incidents.by_ids(self.session, missing))
+
+    def _seen_again(self, row: Alert, alert: AlertIn) -> None:
+        alerts.seen_again(row, alert, self.now)
+        self.out.deduplicated["duplicate"] += 1
+
+    def _open(self, alert: AlertIn, c: Classification) -> Incident:
+        """A new incident: open it, freeze its owner and policy, page the first step."""
+        runbook = runbook_ref(self.catalog, c, alert.annotations, self.public_url)
+        incident = incidents.open_incident(
+            self.session, c, alert.labels, alert.annotations, runbook, alert.source, self.now
+        )
+        oncall = self.catalog.oncall
+        who = paging.assignment_for(oncall, incident.model)
+        policy_id = who.policy.id if who.policy else None
+        incidents.assign(self.session, incident, who.owner, who.team, policy_id, who.unowned)
+        self.pages += paging.start_paging(self.session, oncall, incident, who.policy, self.now)
+        self.by_key[c.key] = incident
+        self.by_id[incident.id] = incident
+        self.out.opened[(incident.type, incident.severity)] += 1
+        if incident.unowned:
+            self.out.unowned[(incident.type, incident.severity)] += 1
+        self.out.changed.add(incident.id)
+        return incident
+
+    def _target(self, alert: AlertIn, c: Classification) -> Incident:
+        """The open incident for the alert's key: existing, reopened, or new."""
+        incident = self.by_key.get(c.key)
+        if incident is not None and incident.is_open:
+            self.out.deduplicated["grouped"] += 1
+            return incident
+        if (
+            incident is not None
+            and incident.resolved_at is not None
+            and self.now - incident.resolved_at <= c.reopen_window
+        ):
+            incidents.reopen(self.session, incident, alert.source, self.now)
+            self.pages += paging.on_reopened(self.session, self.catalog.oncall, incident, self.now)
+            self.out.reopened[(incident.type, incident.severity)] += 1
+            self.out.changed.add(incident.id)
+            return incident
+        return self._open(alert, c)
+
+    def firing(self, alert: AlertIn, c: Classification) -> int | None:
+        row = self.alerts.get(alert.fingerprint)
+        current = self.by_id.get(row.incident_id) if row and row.incident_id else None
+        if row is not None and current is not None and row.status == FIRING:
+            # Same episode still firing: a retry, an HA duplicate or a repeat notification.
+            self._seen_again(row, alert)
+            return current.id
+        if row is not None and row.status == RESOLVED and alert.starts_at <= row.starts_at:
+            # A late copy of an episode we already saw resolve (a retried or out-of-order
+            # delivery): a real re-fire starts later than the episode before it.
+            self._seen_again(row, alert)
+            return row.incident_id
+        incident = current if current is not None and current.is_open else self._target(alert, c)
+        if row is not None and row.incident_id != incident.id:
+            # Seen before in another incident; this one may still hold an older row of it.
+            row = alerts.in_incident(self.session, incident.id, alert.fingerprint) or row
+        new_series = row is None or row.incident_id != incident.id
+        if new_series:
+            self.alerts[alert.fingerprint] = alerts.add(self.session, alert, incident.id, self.now)
+        else:
+            assert row is not None
+            alerts.refired(row, alert, self.now)
+        incidents.alert_fired(
+            self.session, incident, new_series, alert.fingerprint, alert.labels, alert.source, self.now
+        )
+        if incidents.raise_severity(self.session, incident, c.severity, alert.source, self.now):
+            self.out.changed.add(incident.id)
+            self.pages += paging.on_severity_raised(self.session, self.catalog.oncall, incident, self.now)
+        return incident.id
+
+    def resolved(self, alert: AlertIn) -> int | None:
+        row = self.alerts.get(alert.fingerprint)
+        if row is None:
+            # Resolved before we ever saw it fire: kept for the record, opens nothing.
+            self.alerts[alert.fingerprint] = alerts.add(self.session, alert, None, self.now)
+            return None
+        if row.status == RESOLVED:
+            self._seen_again(row, alert)
+            return row.incident_id
+        alerts.resolved(row, alert, self.now)
+        incident = self.by_id.get(row.incident_id) if row.incident_id else None
+        if incident is None:
+            return None
+        if incidents.alert_resolved(self.session, incident, alert.fingerprint, alert.source, self.now):
+            self.out.resolved[(incident.type, incident.severity)] += 1
+            self.out.changed.add(incident.id)
+            self.pages += paging.after_action(self.session, incident, RESOLVE, self.now)
+        return incident.id
+
+
+def ingest(
+    session: Session,
+    catalog: Catalog,
+    requests: Sequence[Sequence[AlertIn]],
+    now: datetime,
+    public_url: str,
+) -> IngestOutcome:
+    """Apply a batch of webhook requests (each a list of alerts) in one transaction."""
+    classify = catalog.ruleset.classify
+    items = [[(a, classify(a.labels)) for a in alerts_] for alerts_ in requests]
+    batch = _Batch(session, catalog, public_url, now)
+    batch.load([pair for request in items for pair in request])
+    for request in items:
+        touched: list[int] = []
+        for alert, c in request:
+            batch.out.received[(alert.source, alert.status)] += 1
+            incident_id = batch.firing(alert, c) if alert.status == FIRING else batch.resolved(alert)
+            if incident_id is not None and incident_id not in touched:
+                touched.append(incident_id)
+        batch.out.incident_ids.append(touched)
+    session.flush()
+    batch.out.notifications = [n.id for n in batch.pages]
+    return batch.out

@@ -1,0 +1,92 @@
+"""The rules' own sections of the rules directory: `rules` and `severity_matrix`."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from pydantic import TypeAdapter, ValidationError
+
+from app.durations import parse_duration
+from app.rules.engine import IMPACT_LEVELS, Impact, Rule, RuleSet
+from app.rules.matchers import MatcherError, parse_matcher
+from app.rules.schemas import RuleSpec, SeverityMatrixSpec
+from app.sections import Located, Merged, SectionKind, format_error
+
+SECTIONS: dict[str, SectionKind] = {"rules": "list", "severity_matrix": "single"}
+
+
+def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -> Rule | None:
+    raw = item.value if isinstance(item.value, dict) else {}
+    label = f"rule {raw['name']!r}" if raw.get("name") else "rule"
+    # Matchers and runbook are checked even when other keys are wrong: report everything at once.
+    matchers, ok = [], True
+    raw_matchers = raw.get("matchers")
+    for text in raw_matchers if isinstance(raw_matchers, list) else []:
+        try:
+            matchers.append(parse_matcher(text))
+        except MatcherError as exc:
+            problems.append(f"{item.where}: {label}: {exc}")
+            ok = False
+    runbook = raw.get("runbook")
+    if isinstance(runbook, str) and runbook not in runbooks:
+        problems.append(f"{item.where}: {label}: unknown runbook {runbook!r}")
+        ok = False
+    try:
+        spec = RuleSpec.model_validate(item.value)
+    except ValidationError as exc:
+        problems.extend(format_error(item.where, label, exc))
+        return None
+    if not ok:
+        return None
+    return Rule(
+        name=spec.name,
+        matchers=tuple(matchers),
+        type=spec.type,
+        severity=spec.severity,
+        impact=Impact(spec.impact.technical, spec.impact.harm) if spec.impact else None,
+        group_by=tuple(spec.group_by),
+        runbook=spec.runbook,
+        auto_resolve=spec.auto_resolve,
+        reopen_window=parse_duration(spec.reopen_window),
+        description=spec.description,
+        source=item.where,
+        group_with=spec.group_with,
+    )
+
+
+def _severity_matrix(items: list[Located], problems: list[str]) -> dict[str, dict[str, str]] | None:
+    if not items:
+        return None
+    item = items[0]
+    try:
+        matrix = TypeAdapter(SeverityMatrixSpec).validate_python(item.value)
+    except ValidationError as exc:
+        problems.extend(format_error(item.where, "severity_matrix", exc))
+        return None
+    cells = {(str(t), str(h)) for t, row in matrix.items() for h in row}
+    missing = [f"{t}/{h}" for t in IMPACT_LEVELS for h in IMPACT_LEVELS if (t, h) not in cells]
+    if missing:
+        problems.append(f"{item.where}: severity_matrix: missing cells {', '.join(missing)}")
+        return None
+    return {str(t): {str(h): str(s) for h, s in row.items()} for t, row in matrix.items()}
+
+
+def parse_rules(merged: Merged, runbooks: Collection[str], problems: list[str]) -> RuleSet:
+    """Validate the rules (names unique, runbooks known, group_with resolvable) and the matrix."""
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for item in merged.get("rules", []):
+        rule = _build_rule(item, runbooks, problems)
+        if rule is None:
+            continue
+        if rule.name in seen:
+            problems.append(f"{item.where}: duplicate rule name {rule.name!r} (first at {seen[rule.name]})")
+            continue
+        seen[rule.name] = item.where
+        rules.append(rule)
+    for rule in rules:
+        if rule.group_with is not None and rule.group_with not in seen:
+            unknown = rule.group_with
+            problems.append(f"{rule.source}: rule {rule.name!r}: group_with names unknown rule {unknown!r}")
+    matrix = _severity_matrix(merged.get("severity_matrix", []), problems)
+    return RuleSet(tuple(rules), matrix) if matrix else RuleSet(tuple(rules))
