@@ -7,12 +7,14 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import disable_created_metrics
 
-from app import __version__
+from app import __version__, web
 from app.alerts.router import router as webhook_router
 from app.alerts.writer import IntakeWriter
 from app.api import errors
@@ -31,6 +33,7 @@ from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
 from app.web.links import router as link_router
 from app.web.runbooks import router as runbook_router
+from app.web.security import SecurityHeaders
 
 log = logging.getLogger("incident_bridge")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series clutter dashboards
@@ -110,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    # No trailing-slash redirects: their Location would be built from the client's Host header.
+    app.router.redirect_slashes = False
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=Path(web.__file__).parent / "static"), name="static")
     errors.install(app)
     app.include_router(webhook_router)
     app.include_router(incidents_router, dependencies=[Depends(require_api_token)])

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.catalog.loader import ConfigError
 from app.config import Settings
 from app.main import create_app
-from app.catalog.loader import ConfigError
 from tests.support import BridgeProcess, parse_metrics, wait_until
 
 NEW_RULE = """
@@ -50,7 +50,9 @@ def test_failed_reload_keeps_last_good_rules(client: TestClient, rules_dir: Path
     assert metric(client, "bridge_rules_last_reload_success") == 0
     assert metric(client, "bridge_rules_loaded") == before
     # The service still classifies with the old rules.
-    assert client.app.state.runtime.catalog.current.ruleset.match({"alertname": "ModelAccuracyDrop"}) is not None  # type: ignore[attr-defined]
+    assert (
+        client.app.state.runtime.catalog.current.ruleset.match({"alertname": "ModelAccuracyDrop"}) is not None
+    )  # type: ignore[attr-defined]
 
 
 def test_service_refuses_to_start_on_broken_rules(settings: Settings, rules_dir: Path) -> None:

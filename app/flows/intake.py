@@ -25,6 +25,7 @@ from app.incidents import service as incidents
 from app.models import Alert, Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import Classification
+from app.urls import safe_link
 from app.vocabulary import FIRING, RESOLVE, RESOLVED
 
 
@@ -66,9 +67,8 @@ def runbook_ref(
     if c.runbook and c.runbook in catalog.runbooks:
         book = catalog.runbooks[c.runbook]
         return {"id": book.id, "title": book.title, "url": f"{public_url}/runbooks/{book.id}"}
-    if annotations.get("runbook_url"):
-        return {"id": None, "title": None, "url": annotations["runbook_url"]}
-    return None
+    url = safe_link(annotations.get("runbook_url"))  # only http(s) URLs ever become links
+    return {"id": None, "title": None, "url": url} if url else None
 
 
 class _Batch:

@@ -1,5 +1,10 @@
 """Pages behind signed links. GET only shows; only the POST from the page's button acts,
-because mail scanners and chat unfurlers fetch every link they see."""
+because mail scanners and chat unfurlers fetch every link they see.
+
+A link does exactly what it was signed for: an acknowledge link's page offers only
+Acknowledge, a resolve link's only Resolve, a view link's nothing; the button posts back to the
+very token that was opened, so no page ever mints a token of its own.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from app.errors import DomainError, Unavailable
 from app.flows.actions import perform
 from app.incidents import service as incidents
 from app.incidents.state import InvalidTransition
-from app.paging.links import LinkClaims, sign, verify
-from app.vocabulary import ACKNOWLEDGED, PAST_TENSE
+from app.paging.links import LinkClaims, verify
+from app.urls import safe_link
+from app.vocabulary import ACKNOWLEDGE, OPEN_STATUSES, PAST_TENSE, RESOLVE, TRIGGERED
 from app.web.rendering import TEMPLATES
 
 router = APIRouter(tags=["links"], include_in_schema=False)
@@ -37,8 +43,22 @@ def _claims(rt: Runtime, token: str) -> LinkClaims | HTMLResponse:
         return _render(exc.status_code, notice=exc.detail, error=True, title="Link not valid")
 
 
+def _offers(status: str, action: str) -> bool:
+    """Whether the page of a link signed for `action` shows its button now."""
+    if action == ACKNOWLEDGE:
+        return status == TRIGGERED
+    if action == RESOLVE:
+        return status in OPEN_STATUSES
+    return False  # a view link only shows
+
+
 def _page(
-    rt: Runtime, claims: LinkClaims, notice: str = "", error: bool = False, status: int = 200
+    rt: Runtime,
+    claims: LinkClaims,
+    token: str,
+    notice: str = "",
+    error: bool = False,
+    status: int = 200,
 ) -> HTMLResponse:
     if rt.db is None:
         raise Unavailable("the service is starting")
@@ -48,14 +68,9 @@ def _page(
             return _render(404, notice="This incident no longer exists.", error=True)
         timeline = incidents.timeline_of(session, claims.incident_id)[-30:]
     forms = []
-    if incident.is_open:
-        secret = rt.settings.secret_key
-        actions = ["resolve"] if incident.status == ACKNOWLEDGED else ["acknowledge", "resolve"]
-        for action in actions:
-            # Same recipient and lifetime as the link that was opened.
-            token = sign(secret, incident.id, claims.recipient, action, claims.expires_at)
-            label, style = LABELS[action]
-            forms.append({"action": f"/a/{token}", "label": label, "style": style})
+    if _offers(incident.status, claims.action):
+        label, style = LABELS[claims.action]
+        forms.append({"action": f"/a/{token}", "label": label, "style": style})
     book = rt.catalog.current.runbooks.get((incident.runbook or {}).get("id") or "")
     return _render(
         status,
@@ -64,6 +79,7 @@ def _page(
         forms=forms,
         recipient=claims.recipient,
         containment=book.containment if book else [],
+        runbook_url=safe_link((incident.runbook or {}).get("url")),
         notice=notice,
         error=error,
         title=f"[{incident.severity}] {incident.title}",
@@ -76,7 +92,7 @@ def show(token: str, rt: RuntimeDep) -> HTMLResponse:
     claims = _claims(rt, token)
     if isinstance(claims, HTMLResponse):
         return claims
-    return _page(rt, claims)
+    return _page(rt, claims, token)
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)
@@ -86,7 +102,7 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
     if isinstance(claims, HTMLResponse):
         return claims
     if claims.action not in PAST_TENSE:
-        return _page(rt, claims, "This link only shows the incident.", error=True, status=400)
+        return _page(rt, claims, token, "This link only shows the incident.", error=True, status=400)
     if rt.db is None:
         raise Unavailable("the service is starting")
     try:
@@ -99,7 +115,7 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
             "via link",
         )
     except InvalidTransition:
-        return _page(rt, claims, "This incident is already resolved; nothing to do.")
+        return _page(rt, claims, token, "This incident is already resolved; nothing to do.")
     except DomainError as exc:
         return _render(exc.status_code, notice=exc.detail, error=True)
     incident = outcome.incident
@@ -108,4 +124,4 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
     else:
         who = incident.acknowledged_by if claims.action == "acknowledge" else incident.resolved_by
         notice = f"Already {PAST_TENSE[claims.action]} by {who}; nothing changed."
-    return _page(rt, claims, notice)
+    return _page(rt, claims, token, notice)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import CatalogDep
 from app.errors import NotFound
+from app.web.rendering import TEMPLATES
 
 router = APIRouter(tags=["runbooks"])
 
@@ -21,12 +20,5 @@ def runbook_page(runbook_id: str, request: Request, catalog: CatalogDep) -> HTML
         raise NotFound(f"runbook {runbook_id!r} not found")
     if request.query_params.get("format") == "md":
         return HTMLResponse(book.body, media_type="text/markdown; charset=utf-8")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(book.title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:1rem auto;"
-        "padding:0 1rem;line-height:1.5}pre{white-space:pre-wrap}</style></head><body>"
-        f"<h1>{html.escape(book.title)}</h1><pre>{html.escape(book.body)}</pre></body></html>"
-    )
-    return HTMLResponse(page)
+    html = TEMPLATES.get_template("runbook.html").render(book=book)
+    return HTMLResponse(html)

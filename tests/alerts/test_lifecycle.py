@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from app.alerts.schemas import AlertIn
-from app.flows.intake import IngestOutcome, ingest
+from app.catalog.loader import Catalog, load_catalog
 from app.db import Database
+from app.flows.intake import IngestOutcome, ingest
 from app.incidents import service as incidents
 from app.models import Alert, Incident, IncidentEvent
-from app.catalog.loader import Catalog, load_catalog
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

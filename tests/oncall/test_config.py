@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from app.catalog.loader import Catalog, ConfigError, load_catalog
 from app.cli import main
 from app.oncall.config import Policy, Step
 from app.oncall.rotation import Override
 from app.paging.service import urgency_of
-from app.catalog.loader import Catalog, ConfigError, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.catalog.loader import load_catalog
 from app.oncall.rotation import (
     DEFAULT_ANCHOR,
     Override,
@@ -20,7 +21,6 @@ from app.oncall.rotation import (
     parse_handoff,
     shift_bounds,
 )
-from app.catalog.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

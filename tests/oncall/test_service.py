@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.catalog.loader import load_catalog
 from app.oncall.config import OncallConfig
 from app.oncall.service import first_responders, on_call_now, resolve_targets
-from app.catalog.loader import load_catalog
 
 ONCALL = """\
 people:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.catalog.loader import load_catalog
 from app.rules.engine import (
     DEFAULT_GROUP_BY,
     DEFAULT_REOPEN_WINDOW,
@@ -23,7 +24,6 @@ from app.rules.engine import (
     incident_key,
     worst_severity,
 )
-from app.catalog.loader import load_catalog
 from app.rules.matchers import parse_matcher
 
 ROOT = Path(__file__).resolve().parents[2]

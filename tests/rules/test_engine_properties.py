@@ -11,8 +11,8 @@ pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.rules.engine import MAX_KEY_LENGTH, SEVERITIES, UNCLASSIFIED, RuleSet
 from app.catalog.loader import load_catalog
+from app.rules.engine import MAX_KEY_LENGTH, SEVERITIES, UNCLASSIFIED, RuleSet
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED: RuleSet = load_catalog(ROOT / "rules", ROOT / "runbooks").ruleset

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.catalog.loader import Catalog, ConfigError, load_catalog
 from app.cli import main
 from app.rules.engine import DEFAULT_REOPEN_WINDOW, Impact
-from app.catalog.loader import Catalog, ConfigError, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

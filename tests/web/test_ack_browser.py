@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.paging.links import sign, verify
 from app.catalog.loader import load_catalog
+from app.paging.links import sign, verify
 from tests.support import load_fixture_requests
 from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
 
@@ -102,6 +102,8 @@ class Paged:
     incident_id: int
     mail: EmailMessage
     ack_url: str
+    resolve_url: str
+    view_url: str
 
 
 @pytest.fixture
@@ -112,7 +114,8 @@ def paged(bridge: Bridge, mailbox: tuple[Mailbox, int]) -> Paged:
     mail = mailbox[0].wait_for(is_page, MAIL_TIMEOUT, f"the page email to {RECIPIENT_ADDRESS}")
     ack_url = html_links(body_of(mail, "html")).get("Acknowledge")
     assert ack_url, f"no Acknowledge link in the HTML part:\n{body_of(mail, 'html')}"
-    return Paged(bridge, ids[0], mail, ack_url)
+    links = html_links(body_of(mail, "html"))
+    return Paged(bridge, ids[0], mail, ack_url, links["Resolve"], links["View incident"])
 
 
 # --- the email ----------------------------------------------------------------------------------
@@ -176,7 +179,8 @@ def test_acknowledge_replay_and_resolve_in_the_browser(
     expect(steps.first).to_have_text(runbook.containment[0])
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
     expect(page.locator(".timeline li").first).to_contain_text("incident opened by rule")
-    assert button_labels(page) == ["Acknowledge", "Resolve"]
+    # An acknowledge link offers exactly what it was signed for.
+    assert button_labels(page) == ["Acknowledge"]
     screenshot = tmp_path / "incident.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 0
@@ -193,13 +197,12 @@ def test_acknowledge_replay_and_resolve_in_the_browser(
     assert (acked["status"], acked["acknowledged_by"]) == ("acknowledged", RECIPIENT)
     assert [e["actor"] for e in events(acked, "acknowledged")] == [RECIPIENT]
 
-    # Opening the same link again offers only Resolve.
+    # Opening the same link again offers nothing: it was signed to acknowledge, not to resolve.
     page = new_page()
     response = page.goto(paged.ack_url)
     assert response is not None and response.status == 200
     expect(page.locator("#status")).to_have_text("acknowledged")
-    assert button_labels(page) == ["Resolve"]
-    expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(0)
+    assert button_labels(page) == []
 
     # Replaying the original acknowledge POST is harmless.
     replay = httpx.post(paged.ack_url, timeout=10.0)
@@ -210,7 +213,11 @@ def test_acknowledge_replay_and_resolve_in_the_browser(
     assert (after["status"], after["acknowledged_by"]) == ("acknowledged", RECIPIENT)
     assert len(events(after, "acknowledged")) == 1
 
-    # Resolve from the page.
+    # Resolve from the resolve link's page.
+    page = new_page()
+    response = page.goto(paged.resolve_url)
+    assert response is not None and response.status == 200
+    assert button_labels(page) == ["Resolve"]
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.get_by_role("button", name="Resolve", exact=True).click()
     assert posted.value.status == 200
@@ -303,3 +310,105 @@ def test_page_is_usable_on_a_phone(paged: Paged, new_page: Callable[..., Any]) -
     button.tap()
     expect(page.locator("#notice")).to_contain_text("Acknowledged by alice")
     assert paged.bridge.incident(paged.incident_id)["acknowledged_by"] == RECIPIENT
+
+
+# --- links do only what they were signed for ------------------------------------------------------
+
+
+def test_view_link_is_read_only(paged: Paged, new_page: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page()
+    response = page.goto(paged.view_url)
+    assert response is not None and response.status == 200
+    expect(page.locator("h1")).to_be_visible()
+    assert button_labels(page) == []
+    assert page.locator("form").count() == 0, "a view link's page must not carry any form"
+
+    pressed = httpx.post(paged.view_url, timeout=10.0)
+    assert pressed.status_code == 400
+    assert paged.bridge.incident(paged.incident_id)["status"] == "triggered"
+
+
+def test_resolve_link_page_offers_only_resolve(paged: Paged) -> None:
+    page = httpx.get(paged.resolve_url, timeout=10.0)
+    assert page.status_code == 200
+    actions = [href for _, href in _Forms.of(page.text)]
+    resolve_token = paged.resolve_url.rsplit("/", 1)[1]
+    # The only form posts back to the very token that was opened: no page mints a token.
+    assert actions == [f"/a/{resolve_token}"]
+    assert paged.bridge.incident(paged.incident_id)["status"] == "triggered"
+
+
+def test_every_page_carries_a_strict_content_security_policy(paged: Paged) -> None:
+    for url in (paged.ack_url, paged.view_url, f"{paged.bridge.url}/runbooks/model-performance-degradation"):
+        answer = httpx.get(url, timeout=10.0)
+        assert answer.status_code == 200, url
+        csp = answer.headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["default-src"] == "'self'"
+        assert directives["form-action"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "'unsafe-inline'" not in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            found = dict(attrs)
+            self.forms.append((found.get("method") or "", found.get("action") or ""))
+
+    @classmethod
+    def of(cls, html: str) -> list[tuple[str, str]]:
+        parser = cls()
+        parser.feed(html)
+        return parser.forms
+
+
+# --- only http(s) URLs become links ----------------------------------------------------------------
+
+
+def test_javascript_runbook_url_never_becomes_a_link(bridge: Bridge, new_page: Callable[..., Any]) -> None:
+    """An alert no rule knows keeps its own runbook_url; a javascript: one must not be clickable."""
+    from playwright.sync_api import expect
+
+    evil = "javascript:document.forms[0].submit()"
+    body = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "incident-bridge",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.test",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "SomethingNoRuleKnows", "model": "fraud-scorer"},
+                "annotations": {"summary": "odd thing", "runbook_url": evil},
+                "startsAt": datetime.now(UTC).isoformat(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": "0123456789abcdef",
+            }
+        ],
+    }
+    ids = bridge.fire({"headers": {}, "body": body})
+    incident = bridge.incident(ids[0])
+    assert incident["runbook"] is None, "a javascript: runbook_url was kept as the incident's runbook"
+
+    token = sign(SECRET_KEY, ids[0], RECIPIENT, "acknowledge", datetime.now(UTC) + timedelta(hours=1))
+    page = new_page()
+    response = page.goto(f"{bridge.url}/a/{token}")
+    assert response is not None and response.status == 200
+    expect(page.locator("h1")).to_have_text("odd thing")
+    hrefs = page.eval_on_selector_all("a", "links => links.map(a => a.getAttribute('href'))")
+    assert all(not (h or "").lower().startswith("javascript:") for h in hrefs), hrefs
+    assert page.get_by_role("link", name="Runbook").count() == 0
+    assert bridge.incident(ids[0])["status"] == "triggered"
