@@ -37,6 +37,17 @@ class MalformedBody(DomainError):
     code = "malformed_json"
 
 
+class InvalidRequest(DomainError):
+    """A request that can never succeed as sent; `errors` names the field."""
+
+    status_code = 422
+    code = "invalid_request"
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.errors = [{"loc": ["query", field] if field else [], "msg": detail, "type": "value_error"}]
+
+
 class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"

@@ -20,6 +20,7 @@ from app.alerts.writer import IntakeWriter
 from app.api import errors
 from app.api.deps import Runtime, require_api_token
 from app.api.incidents import router as incidents_router
+from app.api.limits import BodyLimit
 from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
 from app.catalog.holder import CatalogHolder
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # No trailing-slash redirects: their Location would be built from the client's Host header.
     app.router.redirect_slashes = False
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=Path(web.__file__).parent / "static"), name="static")
     errors.install(app)
     app.include_router(webhook_router)

@@ -21,7 +21,7 @@ from app.main import create_app
 from tests.support import ROOT, PgServer
 
 PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
-TABLES = ("notification", "escalation", "incident_event", "alert", "incident")
+TABLES = ("notification", "escalation", "incident_event", "alert", "incident", "readiness_probe")
 
 
 @pytest.fixture(scope="session")

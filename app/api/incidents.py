@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.alerts import service as alerts
-from app.api.deps import DatabaseDep, ReadSession, RuntimeDep
+from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep
+from app.db import Database
 from app.flows.actions import perform
 from app.incidents import service
 from app.incidents.schemas import (
@@ -19,11 +20,15 @@ from app.incidents.schemas import (
     IncidentPage,
     IncidentRead,
 )
+from app.text import MAX_DB_INT
 from app.vocabulary import ACKNOWLEDGE, RESOLVE, IncidentStatus, Severity
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 StatusFilter = Literal["open"] | IncidentStatus
+IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The incident's id")]
+# Filters compared with stored values: bounded, and no NUL (PostgreSQL refuses it).
+TextFilter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 
 
 @router.get("", response_model=IncidentPage)
@@ -31,10 +36,10 @@ def list_incidents(
     session: ReadSession,
     status: StatusFilter | None = None,
     severity: Severity | None = None,
-    type: str | None = None,
-    model: str | None = None,
+    type: TextFilter = None,
+    model: TextFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> IncidentPage:
     """List incidents, newest first; `status=open` means not yet resolved."""
     filters = service.IncidentFilter(status=status, severity=severity, type=type, model=model)
@@ -44,7 +49,7 @@ def list_incidents(
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: int, session: ReadSession) -> IncidentDetail:
+def get_incident(incident_id: IncidentId, session: ReadSession) -> IncidentDetail:
     """One incident with its alerts and its timeline."""
     incident = service.get(session, incident_id)
     return IncidentDetail(
@@ -54,19 +59,19 @@ def get_incident(incident_id: int, session: ReadSession) -> IncidentDetail:
     )
 
 
-def _act(rt: RuntimeDep, db: DatabaseDep, incident_id: int, action: str, body: ActionIn) -> ActionResult:
+def _act(rt: Runtime, db: Database, incident_id: int, action: str, body: ActionIn) -> ActionResult:
     send = rt.dispatcher.submit if rt.dispatcher is not None else None
     outcome = perform(db, send, incident_id, action, body.by, body.note)
     return ActionResult(changed=outcome.changed, incident=outcome.incident)
 
 
 @router.post("/{incident_id}/acknowledge", response_model=ActionResult)
-def acknowledge(incident_id: int, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+def acknowledge(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
     """Acknowledge: someone is on it. Repeating it is harmless; a resolved incident is a 409."""
     return _act(rt, db, incident_id, ACKNOWLEDGE, body)
 
 
 @router.post("/{incident_id}/resolve", response_model=ActionResult)
-def resolve(incident_id: int, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+def resolve(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
     """Resolve the incident. Repeating it is harmless."""
     return _act(rt, db, incident_id, RESOLVE, body)

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from app.api.deps import CatalogDep, ReadSession
 from app.db import utcnow
+from app.errors import InvalidRequest
 from app.incidents import service as incidents
 from app.oncall.service import on_call_now
 
@@ -20,7 +21,10 @@ router = APIRouter(prefix="/api/v1", tags=["on-call"])
 def who_is_on_call(catalog: CatalogDep, at: AwareDatetime | None = None) -> dict[str, Any]:
     """Who is on call now (or at `at`), per rotation and per model, with overrides applied."""
     when: datetime = at or utcnow()
-    return on_call_now(catalog.oncall, when)
+    try:
+        return on_call_now(catalog.oncall, when)
+    except (OverflowError, ValueError):  # shift arithmetic past year 1 or 9999
+        raise InvalidRequest("`at` is too far in the past or the future", field="at") from None
 
 
 @router.get("/models")

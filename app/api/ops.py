@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy import text
 
 from app.api.deps import RuntimeDep, SettingsDep
 from app.catalog.loader import ConfigError
+from app.db import utcnow
+from app.instance import service as instance
 from app.security import check_secret
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+REPLICA = socket.gethostname()[:200]
 
 
 @router.get("/healthz", response_class=PlainTextResponse)
@@ -24,16 +29,17 @@ async def healthz() -> str:
 
 @router.get("/readyz")
 def readyz(rt: RuntimeDep) -> JSONResponse:
-    """Ready to take traffic: the database answers and rules are loaded."""
+    """Ready to take traffic: the database takes a write (not only a read) and rules are loaded."""
     checks: dict[str, Any] = {}
     try:
         if rt.db is None:
             raise RuntimeError("not started")
-        with rt.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with rt.db.session(write=True) as session:
+            instance.probe_write(session, REPLICA, utcnow())
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        log.warning("readiness: the database does not take writes: %s", exc)
+        checks["database"] = f"not writable: {type(exc).__name__}"
     checks["rules"] = len(rt.catalog.current.ruleset.rules)
     ready = checks["database"] == "ok"
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.text import StorableText
+
 
 class RunbookRef(BaseModel):
     id: str | None
@@ -86,8 +88,8 @@ class ActionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=200)
-    note: str = Field(default="", max_length=10_000)
+    by: StorableText = Field(min_length=1, max_length=200)
+    note: StorableText = Field(default="", max_length=10_000)
 
 
 class ActionResult(BaseModel):

@@ -2,6 +2,15 @@
 
 from app.models.alert import Alert
 from app.models.incident import Incident, IncidentEvent
+from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
 
-__all__ = ["Alert", "Escalation", "Incident", "IncidentEvent", "Notification"]
+__all__ = [
+    "Alert",
+    "Escalation",
+    "Incident",
+    "IncidentEvent",
+    "Notification",
+    "ReadinessProbe",
+    "ServiceKey",
+]

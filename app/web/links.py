@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import OperationalError
 
 from app.api.deps import Runtime, RuntimeDep
 from app.db import utcnow
@@ -113,6 +114,10 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
             claims.action,
             claims.recipient,
             "via link",
+        )
+    except OperationalError:
+        return _render(
+            503, notice="The service cannot record this right now; try again in a moment.", error=True
         )
     except InvalidTransition:
         return _page(rt, claims, token, "This incident is already resolved; nothing to do.")
