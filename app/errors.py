@@ -40,3 +40,10 @@ class MalformedBody(DomainError):
 class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"
+
+
+class InternalError(DomainError):
+    """A bug: logged with its traceback where it happened; the answer leaks no detail."""
+
+    status_code = 500
+    code = "internal_error"

@@ -16,10 +16,12 @@ from prometheus_client import disable_created_metrics
 from sqlalchemy.orm import Session
 
 from app import __version__
+from app.alerts import metrics as alert_metrics
 from app.alerts.router import router as webhook_router
+from app.alerts.service import IngestOutcome, ingest
 from app.alerts.writer import IntakeWriter
 from app.config import Settings, get_settings
-from app.db import Database
+from app.db import Database, utcnow
 from app.errors import DomainError
 from app.incidents import metrics as incident_metrics
 from app.incidents import repository as incidents_repo
@@ -47,6 +49,22 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         body["errors"] = exc.errors
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _publish(outcome: IngestOutcome) -> None:
+    """Count what a committed batch did."""
+    for (source, status), n in outcome.received.items():
+        alert_metrics.ALERTS_RECEIVED.labels(source, status).inc(n)
+    for reason, n in outcome.deduplicated.items():
+        alert_metrics.ALERTS_DEDUPLICATED.labels(reason).inc(n)
+    for (type_, severity), n in outcome.opened.items():
+        incident_metrics.INCIDENTS_OPENED.labels(type_, severity).inc(n)
+    for (type_, severity), n in outcome.reopened.items():
+        incident_metrics.INCIDENTS_REOPENED.labels(type_, severity).inc(n)
+    for (type_, severity), n in outcome.resolved.items():
+        incident_metrics.INCIDENTS_RESOLVED.labels(type_, severity, "alerts").inc(n)
+    for (type_, severity), n in outcome.unowned.items():
+        incident_metrics.UNOWNED_OPENED.labels(type_, severity).inc(n)
 
 
 def install_sighup(holder: RulesHolder) -> None:
@@ -80,12 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
         dispatcher = Dispatcher(db, lambda: rules.current, settings, client)
+
+        def on_commit(outcome: IngestOutcome) -> None:
+            _publish(outcome)
+            dispatcher.submit(outcome.notifications)
+
         writer = IntakeWriter(
             db,
-            lambda: rules.current,
-            settings.public_url,
+            lambda session, requests: ingest(session, rules.current, requests, utcnow(), settings.public_url),
             batch_max=settings.intake_batch_max,
-            after_commit=lambda outcome: dispatcher.submit(outcome.notifications),
+            after_commit=on_commit,
         )
         app.state.db, app.state.writer, app.state.dispatcher = db, writer, dispatcher
         _wire_gauges(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -67,7 +68,7 @@ async def alertmanager_webhook(request: Request) -> Response:
         check_secret(request, settings.webhook_token, allow_basic=True)
         body = await read_body(request, settings.max_body_bytes)
         payload = parse_alertmanager(body)
-        writer: IntakeWriter = request.app.state.writer
+        writer: IntakeWriter[Any] = request.app.state.writer
         incident_ids = await writer.submit(from_alertmanager(payload))
         code = 200
         answer = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}
