@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.alerts import metrics
-from app.alerts.schemas import AlertmanagerWebhook, from_alertmanager
+from app.alerts.schemas import AlertmanagerWebhook, error_message, from_alertmanager
 from app.alerts.writer import IntakeWriter
 from app.errors import DomainError, MalformedBody, PayloadTooLarge
 from app.security import check_secret
@@ -39,7 +39,7 @@ class ShapeError(DomainError):
 
     def __init__(self, exc: ValidationError) -> None:
         errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            {"loc": list(e["loc"]), "msg": error_message(e), "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         super().__init__(f"the payload does not match the Alertmanager webhook format: {errors[:5]}")
