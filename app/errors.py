@@ -51,3 +51,10 @@ class InvalidRequest(DomainError):
 class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"
+
+
+class InternalError(DomainError):
+    """A bug: logged with its traceback where it happened; the answer leaks no detail."""
+
+    status_code = 500
+    code = "internal_error"

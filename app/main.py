@@ -15,7 +15,6 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import disable_created_metrics
 
 from app import __version__, web
-from app.alerts.router import router as webhook_router
 from app.alerts.writer import IntakeWriter
 from app.api import errors
 from app.api.deps import Runtime, require_api_token
@@ -23,11 +22,12 @@ from app.api.incidents import router as incidents_router
 from app.api.limits import BodyLimit
 from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
+from app.api.webhooks import router as webhook_router
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
 from app.config import Settings, get_settings
-from app.db import Database
-from app.flows.intake import IngestOutcome, publish
+from app.db import Database, utcnow
+from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
@@ -79,8 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         writer = IntakeWriter(
             db,
-            lambda: catalog.current,
-            settings.public_url,
+            lambda session, requests: ingest(
+                session, catalog.current, requests, utcnow(), settings.public_url
+            ),
             batch_max=settings.intake_batch_max,
             after_commit=committed,
         )

@@ -24,4 +24,14 @@ INTAKE_BATCH_REQUESTS = Histogram(
     "Webhook requests committed together in one transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
-INTAKE_FAILURES = Counter("bridge_intake_failures", "Intake batches that could not be committed", ["reason"])
+# Why an intake transaction failed. database_unavailable: the database could not take the write
+# (answered 503); database_error: any other database error after retries (503); bug: anything
+# else (500). Each failed transaction counts once, including a batch that is then retried one
+# request at a time.
+DATABASE_UNAVAILABLE = "database_unavailable"
+DATABASE_ERROR = "database_error"
+BUG = "bug"
+INTAKE_FAILURE_REASONS = (DATABASE_UNAVAILABLE, DATABASE_ERROR, BUG)
+INTAKE_FAILURES = Counter("bridge_intake_failures", "Intake transactions that failed, by reason", ["reason"])
+for _reason in INTAKE_FAILURE_REASONS:
+    INTAKE_FAILURES.labels(_reason)

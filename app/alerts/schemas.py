@@ -3,14 +3,66 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Alertmanager sends Go's zero time for "not set".
 GO_ZERO_YEAR = 1
+# Sizes of the columns an alert's fields land in (app/models): alert.fingerprint, incident.model.
+# Incident keys need no limit here: the rules engine hashes long ones.
+MAX_FINGERPRINT = 64
+MAX_MODEL = 200
+NUL = "\x00"  # PostgreSQL takes it in neither text nor JSONB: refused on every database alike
+
+# Years 1-9999 once converted to UTC (0001-01-01T00:30:00+01:00 is year 0): compared in the
+# validator's core, no Python call per alert. Go's zero time, endsAt "unset", is the lower bound.
+StorableTime = Annotated[
+    AwareDatetime,
+    Field(ge=datetime(1, 1, 1, tzinfo=UTC), le=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+]
+
+
+TIME_FIELDS = ("startsAt", "endsAt")
+TIME_OUT_OF_RANGE = "the time falls outside years 1-9999 once converted to UTC"
+
+
+def error_message(error: Mapping[str, object]) -> str:
+    """The message of one validation error, said in terms of what can be stored."""
+    loc = error.get("loc")
+    bound = error.get("type") in ("greater_than_equal", "less_than_equal")
+    if bound and isinstance(loc, tuple) and loc and loc[-1] in TIME_FIELDS:
+        return TIME_OUT_OF_RANGE
+    return str(error.get("msg", ""))
+
+
+def _error(loc: tuple[str, ...], kind: str, message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=loc[-1])
+
+
+def _nul_errors(field: str, value: Mapping[str, str] | str) -> list[InitErrorDetails]:
+    """Where NUL characters are; called only once one was seen somewhere in the object."""
+    message = "contains a NUL character (\\u0000), which cannot be stored"
+    if isinstance(value, str):
+        return [_error((field,), "nul_character", message)] if NUL in value else []
+    errors = []
+    for key, item in value.items():
+        if NUL in key:
+            errors.append(_error((field, key), "nul_character", f"the name {message}"))
+        elif NUL in item:
+            errors.append(_error((field, key), "nul_character", f"the value {message}"))
+    return errors
+
+
+Fields = dict[str, Mapping[str, str] | str]
+
+
+def _all_nul_errors(fields: Fields) -> list[InitErrorDetails]:
+    return [e for name, value in fields.items() for e in _nul_errors(name, value)]
 
 
 class AmAlert(BaseModel):
@@ -19,10 +71,34 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: AwareDatetime
-    endsAt: AwareDatetime | None = None
+    startsAt: StorableTime
+    endsAt: StorableTime | None = None
     generatorURL: str = ""
-    fingerprint: str = Field(default="", max_length=64)
+    fingerprint: str = Field(default="", max_length=MAX_FINGERPRINT)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        """Refuse what no database would store: NUL characters, a model name too long."""
+        labels, annotations = self.labels, self.annotations
+        # The common case: one C-level join and one search over all the alert's text.
+        text = (*labels, *labels.values(), *annotations, *annotations.values(), self.generatorURL)
+        text += (self.fingerprint,)
+        errors = []
+        if NUL in "".join(text):
+            fields: Fields = {
+                "labels": labels,
+                "annotations": annotations,
+                "generatorURL": self.generatorURL,
+                "fingerprint": self.fingerprint,
+            }
+            errors = _all_nul_errors(fields)
+        model = labels.get("model")
+        if model is not None and len(model) > MAX_MODEL:
+            message = f"the model label is {len(model)} characters long; at most {MAX_MODEL} can be stored"
+            errors.append(_error(("labels", "model"), "string_too_long", message))
+        if errors:
+            raise ValidationError.from_exception_data("AmAlert", errors)
+        return self
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -40,6 +116,28 @@ class AlertmanagerWebhook(BaseModel):
     externalURL: str = ""
     groupKey: str = ""
     truncatedAlerts: int = 0
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        """No NUL characters in the fields around the alerts either."""
+        fields: Fields = {
+            "receiver": self.receiver,
+            "groupLabels": self.groupLabels,
+            "commonLabels": self.commonLabels,
+            "commonAnnotations": self.commonAnnotations,
+            "externalURL": self.externalURL,
+            "groupKey": self.groupKey,
+        }
+        parts: list[str] = []
+        for value in fields.values():
+            if isinstance(value, str):
+                parts.append(value)
+            else:
+                parts += value
+                parts += value.values()
+        if NUL in "".join(parts):
+            raise ValidationError.from_exception_data("AlertmanagerWebhook", _all_nul_errors(fields))
+        return self
 
 
 @dataclass(frozen=True, slots=True)

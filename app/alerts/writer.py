@@ -1,7 +1,9 @@
 """Group commit: webhook handlers queue their alerts, one writer thread commits them together.
 
 Each request is answered only after the transaction holding its alerts committed, so a 2xx
-always means durable; throughput rises because one commit carries many requests.
+always means durable; throughput rises because one commit carries many requests. The writer
+knows nothing of what a batch does: `apply` does the work inside the transaction and returns
+the incident ids of each request; `after_commit` gets that result once it is durable.
 """
 
 from __future__ import annotations
@@ -10,23 +12,29 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from app.alerts import metrics
 from app.alerts.schemas import AlertIn
-from app.catalog.loader import Catalog as Config
-from app.db import Database, utcnow
-from app.errors import Unavailable
-from app.flows.intake import IngestOutcome, ingest
-from app.incidents import metrics as incident_metrics
+from app.db import Database
+from app.errors import DomainError, InternalError, Unavailable
 
 log = logging.getLogger(__name__)
 RETRIES = 3  # for conflicts with another replica: unique violations, deadlocks
+
+
+class BatchResult(Protocol):
+    """What `apply` returns: the incident ids each request touched, one list per request."""
+
+    incident_ids: list[list[int]]
+
+
+R = TypeVar("R", bound=BatchResult)
 
 
 @dataclass
@@ -36,13 +44,20 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[list[int]], result: list[int] | BaseException) -> None:
-    if future.done():  # the client went away; the work is committed all the same
+def _set(future: asyncio.Future[list[int]], result: list[int] | BaseException) -> None:
+    if future.done():  # the client went away (the work is committed all the same), or settled
         return
     if isinstance(result, BaseException):
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def _settle(job: _Job, result: list[int] | BaseException) -> None:
+    try:
+        job.loop.call_soon_threadsafe(_set, job.future, result)
+    except RuntimeError:  # its event loop is closed: nobody is waiting any more
+        log.debug("intake answer dropped: the event loop of the request is closed")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -52,38 +67,39 @@ def _retryable(exc: DBAPIError) -> bool:
     return code in ("40001", "40P01")  # serialization failure, deadlock
 
 
-def publish(outcome: IngestOutcome) -> None:
-    """Count what a committed batch did."""
-    for (source, status), n in outcome.received.items():
-        metrics.ALERTS_RECEIVED.labels(source, status).inc(n)
-    for reason, n in outcome.deduplicated.items():
-        metrics.ALERTS_DEDUPLICATED.labels(reason).inc(n)
-    for (type_, severity), n in outcome.opened.items():
-        incident_metrics.INCIDENTS_OPENED.labels(type_, severity).inc(n)
-    for (type_, severity), n in outcome.reopened.items():
-        incident_metrics.INCIDENTS_REOPENED.labels(type_, severity).inc(n)
-    for (type_, severity), n in outcome.resolved.items():
-        incident_metrics.INCIDENTS_RESOLVED.labels(type_, severity, "alerts").inc(n)
-    for (type_, severity), n in outcome.unowned.items():
-        incident_metrics.UNOWNED_OPENED.labels(type_, severity).inc(n)
+def failure_reason(exc: BaseException) -> str:
+    """The bounded `reason` label of an intake failure."""
+    if isinstance(exc, OperationalError):
+        return metrics.DATABASE_UNAVAILABLE
+    if isinstance(exc, DBAPIError):
+        return metrics.DATABASE_ERROR
+    return metrics.BUG
 
 
-class IntakeWriter:
+def _answer(reason: str) -> DomainError:
+    """A fresh error for one waiter (an exception object is raised in one place only)."""
+    if reason == metrics.DATABASE_UNAVAILABLE:
+        return Unavailable("the database could not take the write; retry later")
+    if reason == metrics.DATABASE_ERROR:
+        return Unavailable("could not store the alerts; retry later")
+    return InternalError("the alerts could not be processed; the failure is logged")
+
+
+class IntakeWriter(Generic[R]):
     """The single writer thread of this process."""
 
     def __init__(
         self,
         db: Database,
-        config: Callable[[], Config],
-        public_url: str,
+        apply: Callable[[Session, Sequence[Sequence[AlertIn]]], R],
         batch_max: int = 256,
-        clock: Callable[[], datetime] = utcnow,
-        after_commit: Callable[[IngestOutcome], None] | None = None,
+        after_commit: Callable[[R], None] | None = None,
     ) -> None:
-        self.db, self.config, self.public_url = db, config, public_url
-        self.batch_max, self.clock, self.after_commit = batch_max, clock, after_commit
+        self.db, self.apply, self.batch_max, self.after_commit = db, apply, batch_max, after_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+        # Guards `_stopped` and the queue together: nothing is queued behind the stop marker.
+        self._lock = threading.Lock()
         self._stopped = False
 
     def start(self) -> None:
@@ -91,17 +107,21 @@ class IntakeWriter:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish what is queued, then stop."""
-        self._stopped = True
-        self._queue.put(None)
-        self._thread.join(timeout)
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     async def submit(self, alerts: Sequence[AlertIn]) -> list[int]:
         """Queue one request's alerts; returns the ids of the incidents they touched."""
-        if self._stopped:
-            raise Unavailable("shutting down")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
-        self._queue.put(_Job(alerts, future, loop))
+        with self._lock:
+            if self._stopped:
+                raise Unavailable("shutting down")
+            self._queue.put(_Job(alerts, future, loop))
         return await future
 
     def _run(self) -> None:
@@ -120,60 +140,57 @@ class IntakeWriter:
                     stop = True
                     break
                 batch.append(more)
-            self._process(batch)
+            try:
+                self._process(batch)
+            except Exception:  # never lose the thread, never leave a waiter hanging
+                log.exception("intake writer failed to answer a batch of %d requests", len(batch))
+                for waiting in batch:
+                    _settle(waiting, _answer(metrics.BUG))
             if stop:
                 return
 
     def _process(self, batch: list[_Job]) -> None:
         try:
-            results: list[list[int]] | BaseException = self._commit(batch)
-        except Exception as exc:  # settle every waiter, whatever happened
-            results = exc
-        if (
-            isinstance(results, BaseException)
-            and len(batch) > 1
-            and not isinstance(results, (OperationalError, Unavailable))
-        ):
-            # One bad request must not fail its neighbours: retry them one by one.
+            result = self._commit(batch)
+        except Exception as exc:
+            reason = failure_reason(exc)
+            metrics.INTAKE_FAILURES.labels(reason).inc()
+            if len(batch) > 1 and reason != metrics.DATABASE_UNAVAILABLE:
+                # One bad request must not fail its neighbours: retry them one by one.
+                log.exception(
+                    "intake batch of %d requests failed (%s); retrying them one by one", len(batch), reason
+                )
+                for job in batch:
+                    self._process([job])
+                return
+            log.exception("intake of %d requests failed (%s)", len(batch), reason)
             for job in batch:
-                self._process([job])
+                _settle(job, _answer(reason))
             return
         metrics.INTAKE_BATCH_REQUESTS.observe(len(batch))
-        for index, job in enumerate(batch):
-            outcome: list[int] | BaseException
-            if isinstance(results, BaseException):
-                outcome = (
-                    results
-                    if isinstance(results, Unavailable)
-                    else Unavailable("could not store the alerts; retry later")
-                )
-            else:
-                outcome = results[index]
-            job.loop.call_soon_threadsafe(_settle, job.future, outcome)
+        if self.after_commit is not None:
+            try:
+                self.after_commit(result)
+            except Exception:  # committed all the same: the answers stand
+                log.exception("after-commit hook failed for a batch of %d requests", len(batch))
+        for job, incident_ids in zip(batch, result.incident_ids, strict=True):
+            _settle(job, incident_ids)
 
-    def _commit(self, batch: list[_Job]) -> list[list[int]]:
+    def _commit(self, batch: list[_Job]) -> R:
         requests = [job.alerts for job in batch]
         for attempt in range(1, RETRIES + 1):
-            started = time.perf_counter()
             try:
                 with self.db.session(write=True) as session:
-                    outcome = ingest(session, self.config(), requests, self.clock(), self.public_url)
+                    result = self.apply(session, requests)
+                    if len(result.incident_ids) != len(requests):  # checked before the commit
+                        raise RuntimeError(
+                            f"apply answered {len(result.incident_ids)} requests of {len(requests)}"
+                        )
             except DBAPIError as exc:
                 if _retryable(exc) and attempt < RETRIES:
                     log.info("intake conflict with another writer, retrying: %s", exc.orig)
                     continue
-                metrics.INTAKE_FAILURES.labels(type(exc).__name__).inc()
-                log.error("intake batch failed: %s", exc)
                 raise
-            log.debug(
-                "committed %d requests in %.1f ms",
-                len(batch),
-                (time.perf_counter() - started) * 1e3,
-            )
-            if self.after_commit is not None:
-                try:
-                    self.after_commit(outcome)
-                except Exception:
-                    log.exception("after-commit hook failed")
-            return outcome.incident_ids
+            log.debug("committed %d requests", len(batch))
+            return result
         raise AssertionError("unreachable")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ class Runtime:
     settings: Settings
     catalog: CatalogHolder
     db: Database | None = None
-    writer: IntakeWriter | None = None
+    writer: IntakeWriter[Any] | None = None
     dispatcher: Sender | None = None
 
 
@@ -56,16 +56,9 @@ def database(rt: RuntimeDep) -> Database:
     return rt.db
 
 
-def writer(rt: RuntimeDep) -> IntakeWriter:
-    if rt.writer is None:
-        raise Unavailable("the service is starting")
-    return rt.writer
-
-
 SettingsDep = Annotated[Settings, Depends(settings)]
 CatalogDep = Annotated[Catalog, Depends(catalog)]
 DatabaseDep = Annotated[Database, Depends(database)]
-WriterDep = Annotated[IntakeWriter, Depends(writer)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:

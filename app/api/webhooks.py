@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -10,9 +11,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.alerts import metrics
-from app.alerts.schemas import AlertmanagerWebhook, from_alertmanager
+from app.alerts.schemas import AlertmanagerWebhook, error_message, from_alertmanager
 from app.alerts.writer import IntakeWriter
-from app.errors import DomainError, MalformedBody, PayloadTooLarge
+from app.api.deps import runtime
+from app.errors import DomainError, MalformedBody, PayloadTooLarge, Unavailable
 from app.security import check_secret
 
 router = APIRouter(tags=["webhooks"])
@@ -38,7 +40,7 @@ class ShapeError(DomainError):
 
     def __init__(self, exc: ValidationError) -> None:
         errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            {"loc": list(e["loc"]), "msg": error_message(e), "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         super().__init__(f"the payload does not match the Alertmanager webhook format: {errors[:5]}")
@@ -63,11 +65,14 @@ async def alertmanager_webhook(request: Request) -> Response:
     started = time.perf_counter()
     code = 500
     try:
-        settings = request.app.state.runtime.settings
+        rt = runtime(request)  # called directly: no dependency resolution on the hot path
+        settings = rt.settings
         check_secret(request, settings.webhook_token, allow_basic=True)
         body = await read_body(request, settings.max_body_bytes)
         payload = parse_alertmanager(body)
-        writer: IntakeWriter = request.app.state.runtime.writer
+        if rt.writer is None:
+            raise Unavailable("the service is starting")
+        writer: IntakeWriter[Any] = rt.writer
         incident_ids = await writer.submit(from_alertmanager(payload))
         code = 200
         answer = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}
