@@ -5,13 +5,28 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.durations import parse_duration
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 DEFAULT_SECRET = "development-only-secret-change-me"
+
+
+class SmtpSettings(BaseModel):
+    """How email leaves: the BRIDGE_SMTP_* settings as one value (see `Settings.smtp`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str | None
+    port: int
+    username: str | None
+    password: SecretStr | None
+    sender: str
+    starttls: bool
+    use_ssl: bool
+    timeout: float
 
 
 class Settings(BaseSettings):
@@ -23,20 +38,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/incident-bridge.db"
     rules_dir: Path = Path("./rules")
     runbooks_dir: Path = Path("./runbooks")
-    webhook_token: str | None = None
-    api_token: str | None = None
+    webhook_token: str | None = Field(default=None, repr=False)
+    api_token: str | None = Field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8080"
-    secret_key: str = DEFAULT_SECRET
+    secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # Group commit: how many webhooks one transaction may carry at most.
     intake_batch_max: int = Field(default=256, gt=0)
     log_level: str = "info"
 
-    # Paging
+    # Paging. The smtp_* fields are read as BRIDGE_SMTP_*; code uses them grouped as `smtp`.
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: SecretStr | None = None
     smtp_from: str = "incident-bridge@localhost"
     smtp_starttls: bool = False
     smtp_ssl: bool = False
@@ -49,6 +64,20 @@ class Settings(BaseSettings):
     outbound_timeout_seconds: float = Field(default=10.0, gt=0)
     # Run the escalation and retry jobs in this process (every replica may; rows are claimed).
     run_jobs: bool = True
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        """The SMTP settings as one value, for the email channel."""
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            sender=self.smtp_from,
+            starttls=self.smtp_starttls,
+            use_ssl=self.smtp_ssl,
+            timeout=self.outbound_timeout_seconds,
+        )
 
     @field_validator("public_url")
     @classmethod

@@ -8,41 +8,59 @@ is taken over. Receivers can dedupe on the delivery id for that one at-least-onc
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, assert_never
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
-from app.catalog.loader import Catalog as Config
+from app.catalog.loader import Catalog
 from app.config import Settings
 from app.db import Database, utcnow
 from app.durations import parse_duration
+from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Incident, Notification
-from app.paging import metrics, repository, service
+from app.oncall.schemas import Contact
+from app.paging import metrics, outcome, repository, service
 from app.paging.links import links_for
-from app.paging.message import DeliveryError, Message
-from app.paging.notifiers import email, pagerduty, slack, webhook
+from app.paging.message import Message
+from app.paging.notifiers import DeliveryError, Notifier, build_notifiers
+from app.paging.outcome import PERMANENT, RETRYABLE, Cancelled, Delivered, Failure, GiveUp, Retry
 from app.paging.repository import LEASE
-from app.vocabulary import CANCELLED, DELIVERED, FAILED, PENDING, SENDING, WAKING_KINDS
+from app.vocabulary import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    FALLBACK,
+    PENDING,
+    SENDING,
+    SEVERITY_RAISED,
+    WAKING_KINDS,
+)
 
-PAGING_KINDS = WAKING_KINDS
+__all__ = ["LEASE", "Dispatcher", "build_message", "parse_contact"]
 
 log = logging.getLogger(__name__)
-BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)  # seconds, then the last one again
+CONTACT: TypeAdapter[Contact] = TypeAdapter(Contact)
 
 
-def backoff(attempt: int) -> timedelta:
-    """Delay before attempt `attempt + 1`, with +-10% jitter so replicas do not stampede."""
-    base = BACKOFF[min(attempt, len(BACKOFF)) - 1]
-    return timedelta(seconds=base * random.uniform(0.9, 1.1))
+def parse_contact(data: dict[str, Any]) -> Contact:
+    """The typed contact of a notification row; a row that does not parse can never be sent."""
+    try:
+        return CONTACT.validate_python(data)
+    except ValidationError as exc:
+        # Name the fields only: the input may hold a webhook URL or a key.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise DeliveryError(f"invalid contact: {problems}", retryable=False) from None
 
 
 def build_message(
-    cfg: Config, settings: Settings, row: Notification, incident: Incident, now: datetime
+    cfg: Catalog, settings: Settings, row: Notification, incident: Incident, now: datetime
 ) -> Message:
     runbook = incident.runbook or {}
     book = cfg.runbooks.get(runbook.get("id") or "")
@@ -55,9 +73,9 @@ def build_message(
         parse_duration(settings.link_ttl),
     )
     note = ""
-    if row.kind == "fallback":
+    if row.kind == FALLBACK:
         note = f"A page to the on-call engineer could not be delivered (step {(row.step or 0) + 1})."
-    elif row.kind == "severity":
+    elif row.kind == SEVERITY_RAISED:
         note = f"Severity is now {incident.severity}."
     return Message(
         delivery_id=row.delivery_id,
@@ -97,22 +115,16 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        config: Callable[[], Config],
+        config: Callable[[], Catalog],
         settings: Settings,
         client: httpx.Client,
         clock: Callable[[], datetime] = utcnow,
+        notifiers: dict[str, Notifier[Any]] | None = None,
+        jitter: Callable[[], float] = outcome.jitter,
     ) -> None:
         self.db, self.config, self.settings, self.client, self.clock = db, config, settings, client, clock
-        self.smtp = email.SmtpSettings(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            sender=settings.smtp_from,
-            starttls=settings.smtp_starttls,
-            use_ssl=settings.smtp_ssl,
-            timeout=settings.outbound_timeout_seconds,
-        )
+        self.notifiers = build_notifiers(settings, client) if notifiers is None else notifiers
+        self.jitter = jitter  # the backoff factor of each retry
         self.pool = ThreadPoolExecutor(settings.dispatch_workers, thread_name_prefix="page")
 
     def submit(self, ids: Iterable[int]) -> None:
@@ -144,29 +156,32 @@ class Dispatcher:
         with self.db.session(write=not claimed) as session:
             now = self.clock()
             if claimed:
-                row = session.get(Notification, notification_id)
+                row = repository.get(session, notification_id)
                 if row is None or row.status != SENDING:
                     return None  # finished meanwhile by a sweeper that took over an expired lease
             else:
                 row = repository.claim(session, notification_id, now, LEASE)
             if row is None:
                 return None
-            incident = session.get(Incident, row.incident_id)
+            incident = incidents.find(session, row.incident_id)
             assert incident is not None
-            handled = row.kind in PAGING_KINDS and _handled_since(incident, row.created_at)
-            channel, contact = row.channel, dict(row.contact)
-            attempts, created_at = row.attempts, row.created_at
+            handled = row.kind in WAKING_KINDS and _handled_since(incident, row.created_at)
+            channel, attempts, created_at = row.channel, row.attempts, row.created_at
             error: DeliveryError | None = None
+            contact: Contact | None = None
             message: Message | None = None
-            try:
-                if not handled:
+            if not handled:
+                try:
+                    contact = parse_contact(row.contact)
                     message = build_message(cfg, self.settings, row, incident, now)
-            except Exception as exc:  # a page we cannot render must fail visibly, not loop
-                log.exception("cannot render notification %s", notification_id)
-                message, error = None, DeliveryError(f"cannot render: {exc!r}", retryable=False)
+                except DeliveryError as exc:
+                    error = exc
+                except Exception as exc:  # a page we cannot render must fail visibly, not loop
+                    log.exception("cannot render notification %s", notification_id)
+                    error = DeliveryError(f"cannot render: {exc!r}", retryable=False)
         if handled:
             return self._cancel(notification_id, channel)
-        if message is not None:
+        if contact is not None and message is not None:
             try:
                 self._send(channel, contact, message)
             except DeliveryError as exc:
@@ -179,81 +194,89 @@ class Dispatcher:
     def _cancel(self, notification_id: int, channel: str) -> str:
         """Acknowledged or resolved before the page went out: it goes nowhere."""
         with self.db.session(write=True) as session:
-            row = session.get(Notification, notification_id)
+            row = repository.get(session, notification_id)
             if row is not None and row.status == SENDING:
                 row.status, row.claimed_until = CANCELLED, None
         metrics.NOTIFICATIONS.labels(channel, "cancelled").inc()
         return "cancelled"
 
-    def _send(self, channel: str, contact: dict[str, Any], message: Message) -> None:
-        if channel == "email":
-            email.send(self.smtp, contact, message)
-        elif channel == "webhook":
-            webhook.send(self.client, contact, message, self.settings.secret_key)
-        elif channel == "slack":
-            slack.send(self.client, contact, message)
-        elif channel == "pagerduty":
-            pagerduty.send(self.client, contact, message, self.settings.pagerduty_events_url)
-        else:
+    def _send(self, channel: str, contact: Contact, message: Message) -> None:
+        notifier = self.notifiers.get(channel)
+        if notifier is None:
             raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
+        if contact.type != notifier.channel:
+            raise DeliveryError(f"a {contact.type} contact cannot go by {channel}", retryable=False)
+        notifier.send(contact, message)
 
     def _finish(
         self,
-        cfg: Config,
+        cfg: Catalog,
         notification_id: int,
         channel: str,
         attempts: int,
         created_at: datetime,
         error: DeliveryError | None,
     ) -> str:
+        """Record what `outcome.decide` makes of this attempt."""
         follow_up: list[int] = []
+        failure: Failure | None = None if error is None else RETRYABLE if error.retryable else PERMANENT
+        last_error = None if error is None else str(error)[:2000]
         with self.db.session(write=True) as session:
             now = self.clock()
-            row = session.get(Notification, notification_id)
+            row = repository.get(session, notification_id)
             assert row is not None
-            incident = session.get(Incident, row.incident_id)
+            incident = incidents.find(session, row.incident_id)
             assert incident is not None
-            if error is None:
-                row.status, row.delivered_at, row.last_error, row.claimed_until = DELIVERED, now, None, None
-                outcome = "delivered"
-                if row.kind in ("page", "severity", "fallback"):
+            decision = outcome.decide(
+                failure,
+                kind=row.kind,
+                handled=_handled_since(incident, row.created_at),
+                attempts=attempts,
+                max_attempts=self.settings.page_max_attempts,
+                factor=self.jitter(),
+            )
+            row.last_error, row.claimed_until = last_error, None
+            match decision:
+                case Delivered():
+                    row.status, row.delivered_at = DELIVERED, now
+                    label = "delivered"
+                    if row.kind in WAKING_KINDS:
+                        record(
+                            session,
+                            incident,
+                            "notified",
+                            SYSTEM_ACTOR,
+                            now,
+                            f"{row.kind} delivered to {row.recipient} by {channel}",
+                            {"notification": row.id, "channel": channel, "recipient": row.recipient},
+                        )
+                case Cancelled():
+                    # Handled while this page was in flight: nobody needs it any more.
+                    row.status, label = CANCELLED, "cancelled"
+                case Retry(delay=delay):
+                    row.status, row.next_attempt_at, label = PENDING, now + delay, "retried"
+                case GiveUp(fall_back=fall_back):
+                    row.status, label = FAILED, "failed"
                     record(
                         session,
                         incident,
-                        "notified",
+                        "page_failed",
                         SYSTEM_ACTOR,
                         now,
-                        f"{row.kind} delivered to {row.recipient} by {channel}",
+                        f"gave up on {row.kind} to {row.recipient} by {channel} after {attempts} "
+                        f"attempt(s): {error}",
                         {"notification": row.id, "channel": channel, "recipient": row.recipient},
                     )
-            elif row.kind in PAGING_KINDS and _handled_since(incident, row.created_at):
-                # Handled while this page was in flight: nobody needs it any more.
-                row.status, row.last_error, row.claimed_until = CANCELLED, str(error)[:2000], None
-                outcome = "cancelled"
-            elif error.retryable and attempts < self.settings.page_max_attempts:
-                row.status, row.last_error, row.claimed_until = PENDING, str(error)[:2000], None
-                row.next_attempt_at = now + backoff(attempts)
-                outcome = "retried"
-            else:
-                row.status, row.last_error, row.claimed_until = FAILED, str(error)[:2000], None
-                outcome = "failed"
-                record(
-                    session,
-                    incident,
-                    "page_failed",
-                    SYSTEM_ACTOR,
-                    now,
-                    f"gave up on {row.kind} to {row.recipient} by {channel} after {attempts} "
-                    f"attempt(s): {error}",
-                    {"notification": row.id, "channel": channel, "recipient": row.recipient},
-                )
-                extra = service.fallback(session, cfg.oncall, row, incident, now)
-                session.flush()
-                follow_up = [n.id for n in extra]
-        metrics.NOTIFICATIONS.labels(channel, outcome).inc()
-        if outcome == "delivered":
+                    if fall_back:
+                        extra = service.fallback(session, cfg.oncall, row, incident, now)
+                        session.flush()
+                        follow_up = [n.id for n in extra]
+                case _:
+                    assert_never(decision)
+        metrics.NOTIFICATIONS.labels(channel, label).inc()
+        if label == "delivered":
             metrics.DELIVERY_SECONDS.labels(channel).observe(max(0.0, (now - created_at).total_seconds()))
         elif error is not None:
-            log.warning("notification %s by %s %s: %s", notification_id, channel, outcome, error)
+            log.warning("notification %s by %s %s: %s", notification_id, channel, label, error)
         self.submit(follow_up)
-        return outcome
+        return label

@@ -5,19 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SUBJECT_PREFIX = {
-    "page": "",
-    "severity": "Severity raised: ",
-    "acknowledge": "Acknowledged: ",
-    "resolve": "Resolved: ",
-    "fallback": "UNDELIVERED PAGE: ",
+from app.vocabulary import ACKNOWLEDGE, FALLBACK, PAGE, RESOLVE, SEVERITY_RAISED, WAKING_KINDS
+
+SUBJECT_PREFIX: dict[str, str] = {
+    PAGE: "",
+    SEVERITY_RAISED: "Severity raised: ",
+    ACKNOWLEDGE: "Acknowledged: ",
+    RESOLVE: "Resolved: ",
+    FALLBACK: "UNDELIVERED PAGE: ",
 }
 
 
 @dataclass(frozen=True)
 class Message:
     delivery_id: str
-    kind: str  # page, severity, acknowledge, resolve, fallback
+    kind: str  # a NotificationKind
     recipient: str
     incident_id: int
     incident_key: str
@@ -70,16 +72,8 @@ class Message:
             lines += ["", f"Runbook: {self.runbook_title or self.runbook_url} - {self.runbook_url}"]
         if self.links:
             lines += [""]
-            if self.kind in ("page", "severity", "fallback"):
+            if self.kind in WAKING_KINDS:
                 lines.append(f"Acknowledge: {self.links['acknowledge']}")
                 lines.append(f"Resolve:     {self.links['resolve']}")
             lines.append(f"View:        {self.links['view']}")
         return "\n".join(lines) + "\n"
-
-
-class DeliveryError(Exception):
-    """A failed send; `retryable` says whether trying again may succeed."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -20,8 +21,10 @@ from app.config import Settings
 from app.db import utcnow
 from app.main import create_app
 from app.models import Notification
+from app.oncall.schemas import WebhookContact
 from app.paging import repository
 from app.paging.delivery import LEASE, Dispatcher
+from app.paging.message import Message
 from tests.paging.conftest import (
     TEAM,
     HttpReceiver,
@@ -57,11 +60,27 @@ def webhook_page(client: TestClient, incident_id: int) -> Notification:
     return row
 
 
+def record_arrivals(receiver: HttpReceiver) -> list[str]:
+    """Paths of the requests reaching `receiver`, noted before it answers: once a sender has
+    its answer, the request is in this list."""
+    arrived: list[str] = []
+
+    def note(path: str, headers: dict[str, str], body: bytes) -> None:
+        arrived.append(path)
+        return None  # answer as configured
+
+    receiver.decide = note
+    return arrived
+
+
 def test_retries_with_backoff_until_delivered(
     paging_client: TestClient, receiver: HttpReceiver, smtp: SmtpServer
 ) -> None:
     receiver.fail("/alice", 500, 500)
     retried_before = metric(paging_client, "bridge_notifications_total", channel="webhook", outcome="retried")
+    dispatcher_of(paging_client).jitter = lambda: 1.1  # the top of the +-10 % jitter
+    first_try = utcnow()
+    set_clock(paging_client, first_try)
     incident_id = fire_one(paging_client, fixture_body(1))
     receiver.wait_for(1, "/alice")
     smtp.wait_for(1)
@@ -70,8 +89,7 @@ def test_retries_with_backoff_until_delivered(
     first = webhook_page(paging_client, incident_id)
     assert (first.status, first.attempts) == ("pending", 1)
     assert first.last_error is not None and "HTTP 500" in first.last_error
-    # 5 s after the first attempt, +-10 % jitter.
-    assert 4.4 <= (first.next_attempt_at - first.created_at).total_seconds() <= 5.6
+    assert first.next_attempt_at == first_try + timedelta(seconds=5 * 1.1)
 
     assert sweep_at(paging_client, first.next_attempt_at - SECOND) == 0  # not due yet
     assert len(receiver.at("/alice")) == 1
@@ -81,7 +99,7 @@ def test_retries_with_backoff_until_delivered(
 
     second = webhook_page(paging_client, incident_id)
     assert (second.status, second.attempts) == ("pending", 2)
-    assert 13.4 <= (second.next_attempt_at - second_try).total_seconds() <= 16.6  # then 15 s
+    assert second.next_attempt_at == second_try + timedelta(seconds=15 * 1.1)
     third_try = second.next_attempt_at + SECOND
     assert sweep_at(paging_client, third_try) == 1
     requests = receiver.wait_for(3, "/alice")
@@ -173,6 +191,7 @@ def test_pages_written_but_never_sent_are_delivered_once_by_the_next_process(
     assert receiver.at() == [] and smtp.messages == []
     born = max(n.created_at for n in written)
 
+    arrived = record_arrivals(receiver)
     with TestClient(create_app(paging_settings)) as second:
         assert sweep_at(second, born + LEASE - SECOND) == 0
         assert sweep_at(second, born + LEASE + SECOND) == 6
@@ -181,11 +200,13 @@ def test_pages_written_but_never_sent_are_delivered_once_by_the_next_process(
         )
         assert sweep_at(second, born + LEASE * 3) == 0
         rows = notifications(second)
+        dispatcher_of(second).shutdown()  # every send it started has had its answer
     assert {n.attempts for n in rows} == {2}
 
     receiver.wait_for(4)
     mails = smtp.wait_for(2)
-    time.sleep(0.2)  # anything sent twice would have arrived by now
+    assert sorted(arrived) == ["/alice", "/alice", "/bob", "/slack/bob"]
+    assert len(smtp.messages) == 2
     assert sorted(r.path for r in receiver.at()) == ["/alice", "/alice", "/bob", "/slack/bob"]
     hook_ids = [r.delivery_id for r in receiver.at() if r.delivery_id]
     mail_ids = [m.delivery_id for m in smtp.messages]
@@ -222,6 +243,7 @@ def test_a_sender_that_died_mid_send_loses_its_lease_to_the_sweeper(
 def test_a_notification_is_claimed_by_one_sender_only(
     paging_client: TestClient, receiver: HttpReceiver, smtp: SmtpServer, outbox_only: None
 ) -> None:
+    arrived = record_arrivals(receiver)
     incident_id = fire_one(paging_client, fixture_body(1))
     hook = webhook_page(paging_client, incident_id)
     db = db_of(paging_client)
@@ -258,8 +280,8 @@ def test_a_notification_is_claimed_by_one_sender_only(
     assert dispatcher.deliver(hook.id) == "delivered"
     assert dispatcher.deliver(hook.id) is None
     assert len(receiver.wait_for(1, "/alice")) == 1
-    time.sleep(0.1)
-    assert len(receiver.at("/alice")) == 1 and len(smtp.messages) == 1
+    dispatcher.shutdown()  # nothing left running that could still send
+    assert arrived == ["/alice"] and len(smtp.messages) == 1
 
 
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
@@ -290,6 +312,81 @@ def test_a_page_in_flight_when_the_incident_is_handled_is_not_retried(
     pages_to_alice = [r for r in receiver.at("/alice") if r.json["event"] == "page"]
     assert (swept, len(pages_to_alice)) == (0, 1), "paged again after the incident was handled"
     assert webhook_page(paging_client, incident_id).status in ("cancelled", "failed")
+
+
+def rewrite_row(client: TestClient, notification_id: int, **values: Any) -> None:
+    with db_of(client).session(write=True) as session:
+        row = session.get(Notification, notification_id)
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def test_the_dispatcher_hands_each_channel_its_typed_contact(
+    paging_client: TestClient, receiver: HttpReceiver, outbox_only: None
+) -> None:
+    sent: list[tuple[object, Message]] = []
+
+    class Recording:
+        channel = "webhook"
+
+        def send(self, contact: WebhookContact, message: Message) -> None:
+            sent.append((contact, message))
+
+    incident_id = fire_one(paging_client, fixture_body(1))
+    hook = webhook_page(paging_client, incident_id)
+    dispatcher = dispatcher_of(paging_client)
+    dispatcher.notifiers = {**dispatcher.notifiers, "webhook": Recording()}
+    set_clock(paging_client, utcnow() + LEASE + SECOND)
+
+    assert dispatcher.deliver(hook.id) == "delivered"
+
+    ((contact, message),) = sent
+    assert contact == WebhookContact(type="webhook", url=f"{receiver.url}/alice")
+    assert (message.delivery_id, message.kind, message.incident_id) == (hook.delivery_id, "page", incident_id)
+    assert receiver.at() == []
+
+
+def test_an_unknown_channel_is_a_permanent_failure(
+    paging_client: TestClient, receiver: HttpReceiver, outbox_only: None
+) -> None:
+    incident_id = fire_one(paging_client, fixture_body(1))
+    hook = webhook_page(paging_client, incident_id)
+    rewrite_row(paging_client, hook.id, channel="pigeon")
+    set_clock(paging_client, utcnow() + LEASE + SECOND)
+
+    assert dispatcher_of(paging_client).deliver(hook.id) == "failed"
+
+    (row,) = notifications(paging_client, incident_id, channel="pigeon")
+    assert (row.status, row.attempts, row.last_error) == ("failed", 2, "unknown channel 'pigeon'")
+    fallback = notifications(paging_client, incident_id, kind="fallback")
+    assert [(n.recipient, n.channel) for n in fallback] == [(f"team:{TEAM}", "webhook")]
+    assert receiver.at() == []
+
+
+@pytest.mark.parametrize(
+    ("contact", "error"),
+    [
+        ({"type": "webhook", "url": "ftp://secret-host.test/hook"}, "invalid contact: webhook.url: "),
+        ({"type": "slack", "webhook_url": "https://secret-host.test/hook"}, "a slack contact cannot go by"),
+    ],
+    ids=["invalid", "other-channel"],
+)
+def test_a_contact_that_cannot_go_by_its_channel_is_a_permanent_failure(
+    paging_client: TestClient, receiver: HttpReceiver, outbox_only: None, contact: dict[str, Any], error: str
+) -> None:
+    incident_id = fire_one(paging_client, fixture_body(1))
+    hook = webhook_page(paging_client, incident_id)
+    rewrite_row(paging_client, hook.id, contact=contact)
+    set_clock(paging_client, utcnow() + LEASE + SECOND)
+
+    assert dispatcher_of(paging_client).deliver(hook.id) == "failed"
+
+    row = webhook_page(paging_client, incident_id)
+    assert row.status == "failed" and row.last_error is not None
+    assert row.last_error.startswith(error)
+    assert "secret-host" not in row.last_error  # a contact's URL is a secret
+    assert receiver.at() == []
 
 
 def test_delivery_latency_from_webhook_answer_to_page(

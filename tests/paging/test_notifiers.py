@@ -21,9 +21,11 @@ import respx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from app.paging.message import DeliveryError, Message
+from app.config import Settings, SmtpSettings
+from app.oncall.schemas import EmailContact, PagerDutyContact, SlackContact, WebhookContact
+from app.paging.message import Message
+from app.paging.notifiers import DeliveryError, build_notifiers, http, pagerduty, slack, webhook
 from app.paging.notifiers import email as email_channel
-from app.paging.notifiers import http, pagerduty, slack, webhook
 from tests.support import free_port
 
 PUBLIC = "http://bridge.test"
@@ -81,7 +83,7 @@ def send_slack(message: Message) -> dict[str, Any]:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(SLACK_URL).mock(return_value=httpx.Response(200, text="ok"))
         with httpx.Client() as client:
-            slack.send(client, {"type": "slack", "webhook_url": SLACK_URL}, message)
+            slack.SlackNotifier(client).send(SlackContact(type="slack", webhook_url=SLACK_URL), message)
     request = route.calls.last.request
     assert request.headers["Content-Type"] == "application/json"
     body: dict[str, Any] = sent_json(route)
@@ -182,7 +184,9 @@ def send_pagerduty(message: Message, events_url: str = EVENTS_URL) -> dict[str, 
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(events_url).mock(return_value=httpx.Response(202, json={"status": "success"}))
         with httpx.Client() as client:
-            pagerduty.send(client, {"type": "pagerduty", "routing_key": ROUTING_KEY}, message, events_url)
+            pagerduty.PagerDutyNotifier(client, events_url).send(
+                PagerDutyContact(type="pagerduty", routing_key=ROUTING_KEY), message
+            )
     body: dict[str, Any] = sent_json(route)
     return body
 
@@ -262,11 +266,11 @@ def test_pagerduty_without_model_or_links() -> None:
 # --- generic webhook ------------------------------------------------------------------------------
 
 
-def send_webhook(contact: dict[str, Any], message: Message) -> httpx.Request:
+def send_webhook(contact: WebhookContact, message: Message) -> httpx.Request:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(HOOK_URL).mock(return_value=httpx.Response(204))
         with httpx.Client() as client:
-            webhook.send(client, contact, message, DEFAULT_SECRET)
+            webhook.WebhookNotifier(client, DEFAULT_SECRET).send(contact, message)
     assert route.call_count == 1
     request: httpx.Request = route.calls.last.request
     return request
@@ -282,7 +286,7 @@ def test_webhook_body_and_headers() -> None:
     message = make_message(acknowledged_by="bob")
     before = int(time.time())
 
-    request = send_webhook({"type": "webhook", "url": HOOK_URL}, message)
+    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL), message)
 
     after = int(time.time())
     body = json.loads(request.content)
@@ -311,13 +315,13 @@ def test_webhook_body_and_headers() -> None:
 
 
 def test_webhook_signature_uses_the_default_secret() -> None:
-    request = send_webhook({"type": "webhook", "url": HOOK_URL, "secret": None}, make_message())
+    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL, secret=None), make_message())
 
     assert request.headers["X-Incident-Bridge-Signature"] == expected_signature(DEFAULT_SECRET, request)
 
 
 def test_webhook_signature_uses_the_contacts_own_secret() -> None:
-    request = send_webhook({"type": "webhook", "url": HOOK_URL, "secret": "alice-only"}, make_message())
+    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL, secret="alice-only"), make_message())
 
     signature = request.headers["X-Incident-Bridge-Signature"]
     assert signature == expected_signature("alice-only", request)
@@ -325,7 +329,7 @@ def test_webhook_signature_uses_the_contacts_own_secret() -> None:
 
 
 def test_webhook_signature_covers_the_timestamp_and_body() -> None:
-    request = send_webhook({"type": "webhook", "url": HOOK_URL}, make_message())
+    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL), make_message())
     timestamp = request.headers["X-Incident-Bridge-Timestamp"]
     signature = request.headers["X-Incident-Bridge-Signature"]
 
@@ -395,8 +399,15 @@ def test_post_to_a_closed_port_is_retryable() -> None:
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_post_redirect_is_not_a_delivery(status: int) -> None:
-    with pytest.raises(DeliveryError):
-        post_with(httpx.Response(status, headers={"Location": "https://elsewhere.test/hook"}))
+    elsewhere = "https://elsewhere.test/hook"
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(HOOK_URL).mock(return_value=httpx.Response(status, headers={"Location": elsewhere}))
+        followed = mock.post(elsewhere).mock(return_value=httpx.Response(200))
+        with httpx.Client() as client, pytest.raises(DeliveryError) as excinfo:
+            http.post(client, HOOK_URL, b"{}", {"Content-Type": "application/json"})
+    assert excinfo.value.retryable is False
+    assert str(excinfo.value) == f"HTTP {status} from {HOOK_URL}: "
+    assert followed.call_count == 0
 
 
 @pytest.mark.parametrize("channel", ["slack", "pagerduty", "webhook"])
@@ -406,11 +417,15 @@ def test_channels_raise_delivery_errors(channel: str) -> None:
         mock.post(url).mock(return_value=httpx.Response(503))
         with httpx.Client() as client, pytest.raises(DeliveryError) as excinfo:
             if channel == "slack":
-                slack.send(client, {"webhook_url": url}, make_message())
+                slack.SlackNotifier(client).send(SlackContact(type="slack", webhook_url=url), make_message())
             elif channel == "pagerduty":
-                pagerduty.send(client, {"routing_key": ROUTING_KEY}, make_message(), url)
+                pagerduty.PagerDutyNotifier(client, url).send(
+                    PagerDutyContact(type="pagerduty", routing_key=ROUTING_KEY), make_message()
+                )
             else:
-                webhook.send(client, {"url": url}, make_message(), DEFAULT_SECRET)
+                webhook.WebhookNotifier(client, DEFAULT_SECRET).send(
+                    WebhookContact(type="webhook", url=url), make_message()
+                )
     assert excinfo.value.retryable is True
 
 
@@ -523,16 +538,24 @@ def smtp_port(collector: Collector) -> Iterator[int]:
     yield from running(collector)
 
 
-def smtp_settings(port: int) -> email_channel.SmtpSettings:
-    return email_channel.SmtpSettings(
-        host="127.0.0.1", port=port, sender="incident-bridge@example.com", timeout=5
-    )
+def smtp_settings(port: int) -> SmtpSettings:
+    return Settings(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_from="incident-bridge@example.com",
+        outbound_timeout_seconds=5,
+        _env_file=None,  # type: ignore[call-arg]
+    ).smtp
+
+
+def send_email(smtp: SmtpSettings, address: str, message: Message) -> None:
+    email_channel.EmailNotifier(smtp).send(EmailContact(type="email", address=address), message)
 
 
 def test_email_send_delivers_one_message(collector: Collector, smtp_port: int) -> None:
     message = make_message()
 
-    email_channel.send(smtp_settings(smtp_port), {"type": "email", "address": "alice@example.com"}, message)
+    send_email(smtp_settings(smtp_port), "alice@example.com", message)
 
     assert len(collector.envelopes) == 1
     envelope = collector.envelopes[0]
@@ -550,10 +573,10 @@ def test_email_send_delivers_one_message(collector: Collector, smtp_port: int) -
 
 
 def test_email_send_without_host_is_permanent() -> None:
-    settings = email_channel.SmtpSettings(host=None)
+    settings = smtp_settings(free_port()).model_copy(update={"host": None})
 
     with pytest.raises(DeliveryError) as excinfo:
-        email_channel.send(settings, {"type": "email", "address": "alice@example.com"}, make_message())
+        send_email(settings, "alice@example.com", make_message())
     assert excinfo.value.retryable is False
     assert "BRIDGE_SMTP_HOST" in str(excinfo.value)
 
@@ -562,9 +585,7 @@ def test_email_recipient_refused_is_permanent() -> None:
     handler = RefuseRecipients("550 no such user")
     for port in running(handler):
         with pytest.raises(DeliveryError) as excinfo:
-            email_channel.send(
-                smtp_settings(port), {"type": "email", "address": "nobody@example.com"}, make_message()
-            )
+            send_email(smtp_settings(port), "nobody@example.com", make_message())
         assert excinfo.value.retryable is False
         assert "nobody@example.com" in str(excinfo.value)
     assert handler.envelopes == []
@@ -574,23 +595,107 @@ def test_email_recipient_temporarily_refused_is_retryable() -> None:
     handler = RefuseRecipients("450 mailbox busy, try again later")
     for port in running(handler):
         with pytest.raises(DeliveryError) as excinfo:
-            email_channel.send(
-                smtp_settings(port), {"type": "email", "address": "alice@example.com"}, make_message()
-            )
+            send_email(smtp_settings(port), "alice@example.com", make_message())
         assert excinfo.value.retryable is True
 
 
 def test_email_to_a_closed_port_is_retryable() -> None:
     with pytest.raises(DeliveryError) as excinfo:
-        email_channel.send(
-            smtp_settings(free_port()), {"type": "email", "address": "alice@example.com"}, make_message()
-        )
+        send_email(smtp_settings(free_port()), "alice@example.com", make_message())
     assert excinfo.value.retryable is True
 
 
 def test_email_with_a_line_break_in_the_title_is_sent(collector: Collector, smtp_port: int) -> None:
     message = make_message(title="Accuracy dropped\nbelow 0.9")
 
-    email_channel.send(smtp_settings(smtp_port), {"type": "email", "address": "alice@example.com"}, message)
+    send_email(smtp_settings(smtp_port), "alice@example.com", message)
 
-    assert len(collector.envelopes) == 1
+    (envelope,) = collector.envelopes
+    assert isinstance(envelope.content, bytes)
+    received = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    # The header is one line: a raw line break would end the headers or inject a new one.
+    assert received["Subject"] == "[SEV2] Accuracy dropped below 0.9 on fraud-scorer"
+    assert received["X-Incident-Bridge-Delivery"] == message.delivery_id
+
+
+# --- settings and the registry --------------------------------------------------------------------
+
+
+def test_settings_group_the_smtp_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = {
+        "BRIDGE_SMTP_HOST": "mail.example.com",
+        "BRIDGE_SMTP_PORT": "465",
+        "BRIDGE_SMTP_USERNAME": "bridge",
+        "BRIDGE_SMTP_PASSWORD": "hunter2-smtp-password",
+        "BRIDGE_SMTP_FROM": "pages@example.com",
+        "BRIDGE_SMTP_STARTTLS": "true",
+        "BRIDGE_SMTP_SSL": "true",
+        "BRIDGE_OUTBOUND_TIMEOUT_SECONDS": "3.5",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    smtp = settings.smtp
+    assert smtp.password is not None and smtp.password.get_secret_value() == "hunter2-smtp-password"
+    assert smtp.model_dump(exclude={"password"}) == {
+        "host": "mail.example.com",
+        "port": 465,
+        "username": "bridge",
+        "sender": "pages@example.com",
+        "starttls": True,
+        "use_ssl": True,
+        "timeout": 3.5,
+    }
+    for shown in (repr(settings), str(settings), repr(smtp), str(smtp)):
+        assert "hunter2-smtp-password" not in shown
+
+
+def test_settings_hide_the_secret_key_and_tokens() -> None:
+    settings = Settings(
+        secret_key="a-real-secret-key-of-this-install",
+        api_token="api-token-value",
+        webhook_token="webhook-token-value",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+    for secret in ("a-real-secret-key-of-this-install", "api-token-value", "webhook-token-value"):
+        assert secret not in repr(settings)
+
+
+def test_smtp_defaults_come_from_settings() -> None:
+    smtp = Settings(_env_file=None).smtp  # type: ignore[call-arg]
+
+    assert smtp == SmtpSettings(
+        host=None,
+        port=25,
+        username=None,
+        password=None,
+        sender="incident-bridge@localhost",
+        starttls=False,
+        use_ssl=False,
+        timeout=10.0,
+    )
+
+
+def test_every_channel_is_registered_under_its_contact_type() -> None:
+    settings = Settings(
+        pagerduty_events_url=EVENTS_URL,
+        secret_key=DEFAULT_SECRET,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    with httpx.Client() as client:
+        notifiers = build_notifiers(settings, client)
+
+    assert {name: type(n) for name, n in notifiers.items()} == {
+        "email": email_channel.EmailNotifier,
+        "webhook": webhook.WebhookNotifier,
+        "slack": slack.SlackNotifier,
+        "pagerduty": pagerduty.PagerDutyNotifier,
+    }
+    assert all(n.channel == name for name, n in notifiers.items())
+    pd = notifiers["pagerduty"]
+    assert isinstance(pd, pagerduty.PagerDutyNotifier) and pd.events_url == EVENTS_URL
+    hook = notifiers["webhook"]
+    assert isinstance(hook, webhook.WebhookNotifier) and hook.default_secret == DEFAULT_SECRET

@@ -1,0 +1,27 @@
+"""The channels a page can go out by, and the registry the dispatcher looks them up in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from app.config import Settings
+from app.paging.notifiers.base import DeliveryError, Notifier
+from app.paging.notifiers.email import EmailNotifier
+from app.paging.notifiers.pagerduty import PagerDutyNotifier
+from app.paging.notifiers.slack import SlackNotifier
+from app.paging.notifiers.webhook import WebhookNotifier
+
+__all__ = ["DeliveryError", "Notifier", "build_notifiers"]
+
+
+def build_notifiers(settings: Settings, client: httpx.Client) -> dict[str, Notifier[Any]]:
+    """Every channel, constructed once, by channel name."""
+    notifiers: list[Notifier[Any]] = [
+        EmailNotifier(settings.smtp),
+        WebhookNotifier(client, settings.secret_key),
+        SlackNotifier(client),
+        PagerDutyNotifier(client, settings.pagerduty_events_url),
+    ]
+    return {notifier.channel: notifier for notifier in notifiers}

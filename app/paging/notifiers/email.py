@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from pathlib import Path
 
-from app.paging.message import DeliveryError, Message
-from app.web.rendering import TEMPLATES
+from app.config import SmtpSettings
+from app.oncall.schemas import EmailContact
+from app.paging.message import Message
+from app.paging.notifiers.base import DeliveryError
+from app.templating import environment
+from app.vocabulary import WAKING_KINDS
 
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str | None
-    port: int = 25
-    username: str | None = None
-    password: str | None = None
-    sender: str = "incident-bridge@localhost"
-    starttls: bool = False
-    use_ssl: bool = False
-    timeout: float = 10.0
+TEMPLATES = environment(Path(__file__).parent.parent / "templates")
 
 
 def build(message: Message, to: str, sender: str) -> EmailMessage:
@@ -35,7 +28,7 @@ def build(message: Message, to: str, sender: str) -> EmailMessage:
     # Every message about one incident lands in one thread.
     mail["References"] = f"<incident-{message.incident_id}@incident-bridge>"
     mail["X-Incident-Bridge-Delivery"] = message.delivery_id
-    if message.urgency == "high" and message.kind in ("page", "severity", "fallback"):
+    if message.urgency == "high" and message.kind in WAKING_KINDS:
         mail["X-Priority"] = "1"
         mail["Importance"] = "high"
     mail.set_content(message.text())
@@ -43,26 +36,36 @@ def build(message: Message, to: str, sender: str) -> EmailMessage:
     return mail
 
 
-def send(smtp: SmtpSettings, contact: dict[str, Any], message: Message) -> None:
-    if not smtp.host:
-        raise DeliveryError("email is not configured: set BRIDGE_SMTP_HOST", retryable=False)
-    mail = build(message, contact["address"], smtp.sender)
-    try:
-        factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
-        with factory(smtp.host, smtp.port, timeout=smtp.timeout) as client:
-            if smtp.starttls and not smtp.use_ssl:
-                client.starttls(context=ssl.create_default_context())
-            if smtp.username:
-                client.login(smtp.username, smtp.password or "")
-            client.send_message(mail)
-    except smtplib.SMTPRecipientsRefused as exc:
-        # 4xx replies (mailbox busy, greylisting) are temporary, 5xx permanent (RFC 5321).
-        temporary = all(code < 500 for code, _ in exc.recipients.values())
-        raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
-    except smtplib.SMTPResponseException as exc:
-        # 5xx replies are permanent, 4xx temporary (RFC 5321).
-        raise DeliveryError(
-            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
-        ) from exc
-    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}", retryable=True) from exc
+class EmailNotifier:
+    """Sends each message as one mail through the configured SMTP server."""
+
+    channel = "email"
+
+    def __init__(self, smtp: SmtpSettings) -> None:
+        self.smtp = smtp
+
+    def send(self, contact: EmailContact, message: Message) -> None:
+        smtp = self.smtp
+        if not smtp.host:
+            raise DeliveryError("email is not configured: set BRIDGE_SMTP_HOST", retryable=False)
+        mail = build(message, contact.address, smtp.sender)
+        try:
+            factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
+            with factory(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+                if smtp.starttls and not smtp.use_ssl:
+                    client.starttls(context=ssl.create_default_context())
+                if smtp.username:
+                    password = smtp.password.get_secret_value() if smtp.password else ""
+                    client.login(smtp.username, password)
+                client.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # 4xx replies (mailbox busy, greylisting) are temporary, 5xx permanent (RFC 5321).
+            temporary = all(code < 500 for code, _ in exc.recipients.values())
+            raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
+        except smtplib.SMTPResponseException as exc:
+            # 5xx replies are permanent, 4xx temporary (RFC 5321).
+            raise DeliveryError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
+            ) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}", retryable=True) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.paging.message import DeliveryError
+from app.paging.notifiers.base import DeliveryError
 
 
 def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:

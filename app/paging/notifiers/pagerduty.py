@@ -8,15 +8,16 @@ from typing import Any
 import httpx
 import orjson
 
+from app.oncall.schemas import PagerDutyContact
 from app.paging.message import Message
 from app.paging.notifiers.http import post
+from app.vocabulary import ACKNOWLEDGE, RESOLVE, WAKING_KINDS
 
-EVENT_ACTION = {
-    "page": "trigger",
-    "severity": "trigger",
-    "fallback": "trigger",
-    "acknowledge": "acknowledge",
-    "resolve": "resolve",
+# Every waking kind triggers (deduplicated on the incident key); the others follow the incident.
+EVENT_ACTION: dict[str, str] = {
+    **dict.fromkeys(WAKING_KINDS, "trigger"),
+    ACKNOWLEDGE: "acknowledge",
+    RESOLVE: "resolve",
 }
 PD_SEVERITY = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning", "SEV4": "info"}
 
@@ -63,6 +64,14 @@ def payload(routing_key: str, message: Message) -> dict[str, Any]:
     return event
 
 
-def send(client: httpx.Client, contact: dict[str, Any], message: Message, events_url: str) -> None:
-    body = orjson.dumps(payload(contact["routing_key"], message))
-    post(client, events_url, body, {"Content-Type": "application/json"})
+class PagerDutyNotifier:
+    """Sends Events API v2 events to the configured events URL, routed by the contact's key."""
+
+    channel = "pagerduty"
+
+    def __init__(self, client: httpx.Client, events_url: str) -> None:
+        self.client, self.events_url = client, events_url
+
+    def send(self, contact: PagerDutyContact, message: Message) -> None:
+        body = orjson.dumps(payload(contact.routing_key, message))
+        post(self.client, self.events_url, body, {"Content-Type": "application/json"})

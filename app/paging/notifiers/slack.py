@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 import orjson
 
+from app.oncall.schemas import SlackContact
 from app.paging.message import Message
 from app.paging.notifiers.http import post
+from app.vocabulary import WAKING_KINDS
 
 SEVERITY_EMOJI = {"SEV1": ":rotating_light:", "SEV2": ":red_circle:", "SEV3": ":large_orange_circle:"}
 
@@ -47,7 +49,7 @@ def payload(message: Message) -> dict[str, Any]:
         )
     if message.links:
         buttons = []
-        if message.kind in ("page", "severity", "fallback"):
+        if message.kind in WAKING_KINDS:
             buttons.append(
                 {
                     "type": "button",
@@ -78,6 +80,14 @@ def payload(message: Message) -> dict[str, Any]:
     return {"text": message.headline, "blocks": blocks}
 
 
-def send(client: httpx.Client, contact: dict[str, Any], message: Message) -> None:
-    body = orjson.dumps(payload(message))
-    post(client, contact["webhook_url"], body, {"Content-Type": "application/json"})
+class SlackNotifier:
+    """Posts Block Kit to the contact's incoming-webhook URL."""
+
+    channel = "slack"
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def send(self, contact: SlackContact, message: Message) -> None:
+        body = orjson.dumps(payload(message))
+        post(self.client, contact.webhook_url, body, {"Content-Type": "application/json"})

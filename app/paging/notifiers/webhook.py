@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
+from app.oncall.schemas import WebhookContact
 from app.paging.message import Message
 from app.paging.notifiers.http import post
 
@@ -53,13 +54,21 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def send(client: httpx.Client, contact: dict[str, Any], message: Message, default_secret: str) -> None:
-    body = orjson.dumps(payload(message))
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        DELIVERY_HEADER: message.delivery_id,
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(contact.get("secret") or default_secret, timestamp, body),
-    }
-    post(client, contact["url"], body, headers)
+class WebhookNotifier:
+    """POSTs signed JSON to the contact's URL, keyed by its own secret or the install's."""
+
+    channel = "webhook"
+
+    def __init__(self, client: httpx.Client, default_secret: str) -> None:
+        self.client, self.default_secret = client, default_secret
+
+    def send(self, contact: WebhookContact, message: Message) -> None:
+        body = orjson.dumps(payload(message))
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: message.delivery_id,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature(contact.secret or self.default_secret, timestamp, body),
+        }
+        post(self.client, contact.url, body, headers)
