@@ -4,8 +4,10 @@ databases, the captured Alertmanager webhooks, and incident-bridge (or another s
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -25,10 +28,51 @@ from app.db import normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 T = TypeVar("T")
+
+
+# --- what a test needs to run -------------------------------------------------------------------
+
+
+def require(condition: object, reason: str) -> None:
+    """Skip the calling test (or module) unless `condition` holds; under CI, fail it instead.
+
+    With the environment variable CI set to anything non-empty, a test that cannot run is a
+    failure: CI never goes green on a suite that did not run (a missing binary, database or browser).
+    """
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so a test that cannot run fails)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of executable `name` on PATH (as `command -v` finds it); `require`s that it exists."""
+    path = shutil.which(name)
+    require(path, f"{name} not found on PATH: install Debian's {package} package to run this test")
+    assert path is not None
+    return path
+
+
+def require_module(name: str) -> ModuleType:
+    """`pytest.importorskip`, except that under CI a missing module fails the test."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(False, f"cannot import {name}: {exc}")
+        raise  # unreachable: require skipped or failed
+
+
+def require_postgres(url: str | None) -> str:
+    """BRIDGE_TEST_DATABASE_URL's value; `require`s that it is set."""
+    require(url, "BRIDGE_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+    assert url is not None
+    return url
 
 
 def free_port() -> int:
@@ -192,6 +236,11 @@ class ServerProcess:
         self.stop()
         pytest.fail(f"{self.title} not ready after {timeout:.0f}s ({last}); its output:\n{self.output()}")
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has exited (negative: killed by that signal)."""
+        return None if self.proc is None else self.proc.poll()
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -236,6 +285,8 @@ class BridgeProcess(ServerProcess):
         and the process runs in its working directory, so no stray .env file is read either.
         """
         environment = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+        # The code of this checkout, whatever checkout the virtualenv was installed from.
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         if self.token is not None:
             environment["BRIDGE_WEBHOOK_TOKEN"] = self.token
         environment.update(env)

@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.support import PgServer, list_incidents, load_fixture_requests, metric
+from tests.support import (
+    PG_SERVER_URL,
+    PgServer,
+    list_incidents,
+    load_fixture_requests,
+    metric,
+    require_postgres,
+)
 
 URL = "/webhooks/alertmanager"
 
@@ -188,9 +195,9 @@ def test_database_failure_answers_503_so_alertmanager_retries(
     # A database of its own: this test breaks it on purpose.
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'broken.db'}"
-    elif pg_server is None:
-        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
     else:
+        require_postgres(PG_SERVER_URL)
+        assert pg_server is not None
         url = pg_server.create()
     migrate(url)
     with TestClient(create_app(settings.model_copy(update={"database_url": url}))) as client:

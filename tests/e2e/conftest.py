@@ -19,11 +19,19 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from tests.support import ROOT, BridgeProcess, PgServer, ServerProcess, metric_value
+from tests.support import (
+    PG_SERVER_URL,
+    ROOT,
+    BridgeProcess,
+    PgServer,
+    ServerProcess,
+    metric_value,
+    require_binary,
+    require_postgres,
+)
 
 RULES_DIR = ROOT / "rules"
 RUNBOOKS_DIR = ROOT / "runbooks"
-ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 
 WEBHOOK_TOKEN = "e2e-webhook-token"
 GENERATOR_URL = "http://prometheus.example/graph?g0.expr=model_accuracy"
@@ -74,9 +82,10 @@ class Alertmanager(ServerProcess):
 
     ready_path = "/-/ready"
 
-    def __init__(self, bridge: Bridge, workdir: Path) -> None:
+    def __init__(self, bridge: Bridge, workdir: Path, binary: str) -> None:
         super().__init__(workdir, "alertmanager", "Alertmanager", http_timeout=10.0)
         self.bridge = bridge
+        self.binary = binary
         # startsAt of every label set we fired, so that resolving sends the same activity range
         self._started: dict[frozenset[tuple[str, str]], str] = {}
 
@@ -109,7 +118,7 @@ class Alertmanager(ServerProcess):
         storage = self.workdir / "alertmanager-data"
         storage.mkdir(exist_ok=True)
         command = [
-            str(ALERTMANAGER_BIN),
+            self.binary,
             f"--config.file={config_file}",
             f"--storage.path={storage}",
             f"--web.listen-address=127.0.0.1:{self.port}",
@@ -167,8 +176,8 @@ def fresh_database(pg_server: PgServer | None, tmp_path: Path) -> Iterator[Calla
     def make(kind: str) -> str:
         if kind == "sqlite":
             return f"sqlite:///{tmp_path / f'bridge-{uuid.uuid4().hex[:8]}.db'}"
-        if pg_server is None:
-            pytest.skip("BRIDGE_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+        require_postgres(PG_SERVER_URL)
+        assert pg_server is not None
         # The processes get the URL as users write it, and pick the driver themselves.
         url = make_url(pg_server.create("bridge_e2e")).set(drivername="postgresql")
         created.append(url.render_as_string(hide_password=False))
@@ -231,12 +240,8 @@ def bridge(start_bridge: Callable[[str], Bridge], e2e_database_url: str) -> Brid
 @pytest.fixture
 def alertmanager(bridge: Bridge, tmp_path: Path) -> Iterator[Alertmanager]:
     """A real Alertmanager that notifies `bridge`."""
-    if not ALERTMANAGER_BIN.exists():
-        pytest.skip(
-            f"{ALERTMANAGER_BIN} not found: install Debian's prometheus-alertmanager "
-            "(apt-get install prometheus-alertmanager) to run the end-to-end tests"
-        )
-    am = Alertmanager(bridge, tmp_path)
+    binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    am = Alertmanager(bridge, tmp_path, binary)
     try:
         yield am.start()
     finally:
