@@ -17,9 +17,24 @@ from app.cli import migrate
 from app.config import Settings
 from app.db import normalize_url
 from app.main import create_app
-from tests.support import PG_SERVER_URL, ROOT, PgServer, require_postgres
+from tests.support import PG_SERVER_URL, ROOT, OutboundGuard, PgServer, require_postgres, tripwire
 
 TABLES = ("notification", "escalation", "incident_event", "alert", "incident")
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that tried to reach a host outside this machine: from this process (its
+    connections and name lookups are refused), or from a server process it started (whose
+    proxy is the session's tripwire)."""
+    guard = OutboundGuard()
+    guard.install(monkeypatch)
+    wire = tripwire()
+    before = len(wire.requests)
+    yield
+    escaped = guard.blocked + wire.requests[before:]
+    if escaped:
+        pytest.fail(f"the test tried to reach outside this machine: {escaped}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

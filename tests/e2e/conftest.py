@@ -8,6 +8,7 @@ Alertmanager whose only receiver is that bridge. Alertmanager runs with short ti
 
 from __future__ import annotations
 
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from tests.paging.conftest import HttpReceiver, oncall_yaml
 from tests.support import (
     PG_SERVER_URL,
     ROOT,
@@ -30,7 +32,7 @@ from tests.support import (
     require_postgres,
 )
 
-RULES_DIR = ROOT / "rules"
+RULES_DIR = ROOT / "rules"  # copied per test; its on-call file is replaced by E2E_ONCALL
 RUNBOOKS_DIR = ROOT / "runbooks"
 
 WEBHOOK_TOKEN = "e2e-webhook-token"
@@ -201,11 +203,37 @@ def pg_database_url(fresh_database: Callable[[str], str]) -> str:
     return fresh_database("postgresql")
 
 
+# --- where pages go -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    """The only place the bridges may page: an HTTP receiver on 127.0.0.1 (PagerDuty included)."""
+    server = HttpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def e2e_rules_dir(tmp_path: Path, receiver: HttpReceiver) -> Path:
+    """The shipped rules, with an on-call file whose every contact is `receiver`.
+
+    The shipped on-call file is an example: its Slack and PagerDuty contacts are real services.
+    Without SMTP configured, email contacts fail permanently and send nothing.
+    """
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    (target / "oncall.yaml").write_text(oncall_yaml(receiver.url))
+    return target
+
+
 # --- processes ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def start_bridge(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[Callable[[str], Bridge]]:
+def start_bridge(
+    tmp_path: Path, fresh_database: Callable[[str], str], e2e_rules_dir: Path, receiver: HttpReceiver
+) -> Iterator[Callable[[str], Bridge]]:
     """Start incident-bridge processes on a database URL; all are stopped after the test.
 
     Depends on `fresh_database` so that the processes stop before their databases are dropped.
@@ -217,7 +245,8 @@ def start_bridge(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterat
         started.append(bridge)
         settings = {
             "BRIDGE_DATABASE_URL": database_url,
-            "BRIDGE_RULES_DIR": str(RULES_DIR),
+            "BRIDGE_RULES_DIR": str(e2e_rules_dir),
+            "BRIDGE_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty",
             "BRIDGE_RUNBOOKS_DIR": str(RUNBOOKS_DIR),
             "BRIDGE_LOG_LEVEL": "warning",
             "BRIDGE_PUBLIC_URL": bridge.url,
