@@ -4,7 +4,6 @@ as the captured webhook payloads, are in tests/support.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,24 @@ from app.cli import migrate
 from app.config import Settings
 from app.db import normalize_url
 from app.main import create_app
-from tests.support import ROOT, PgServer
+from tests.support import PG_SERVER_URL, ROOT, OutboundGuard, PgServer, require_postgres, tripwire
 
-PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 TABLES = ("notification", "escalation", "incident_event", "alert", "incident", "readiness_probe")
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that tried to reach a host outside this machine: from this process (its
+    connections and name lookups are refused), or from a server process it started (whose
+    proxy is the session's tripwire)."""
+    guard = OutboundGuard()
+    guard.install(monkeypatch)
+    wire = tripwire()
+    before = len(wire.requests)
+    yield
+    escaped = guard.blocked + wire.requests[before:]
+    if escaped:
+        pytest.fail(f"the test tried to reach outside this machine: {escaped}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +72,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: st
         url = f"sqlite:///{tmp_path / 'bridge.db'}"
         migrate(url)
         return url
-    if pg_database is None:
-        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
+    require_postgres(PG_SERVER_URL)
+    assert pg_database is not None
     _truncate(pg_database)
     return pg_database
 

@@ -4,15 +4,21 @@ databases, the captured Alertmanager webhooks, and incident-bridge (or another s
 
 from __future__ import annotations
 
+import importlib
+import ipaddress
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -25,10 +31,51 @@ from app.db import normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
+PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 T = TypeVar("T")
+
+
+# --- what a test needs to run -------------------------------------------------------------------
+
+
+def require(condition: object, reason: str) -> None:
+    """Skip the calling test (or module) unless `condition` holds; under CI, fail it instead.
+
+    With the environment variable CI set to anything non-empty, a test that cannot run is a
+    failure: CI never goes green on a suite that did not run (a missing binary, database or browser).
+    """
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so a test that cannot run fails)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of executable `name` on PATH (as `command -v` finds it); `require`s that it exists."""
+    path = shutil.which(name)
+    require(path, f"{name} not found on PATH: install Debian's {package} package to run this test")
+    assert path is not None
+    return path
+
+
+def require_module(name: str) -> ModuleType:
+    """`pytest.importorskip`, except that under CI a missing module fails the test."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(False, f"cannot import {name}: {exc}")
+        raise  # unreachable: require skipped or failed
+
+
+def require_postgres(url: str | None) -> str:
+    """BRIDGE_TEST_DATABASE_URL's value; `require`s that it is set."""
+    require(url, "BRIDGE_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+    assert url is not None
+    return url
 
 
 def free_port() -> int:
@@ -57,6 +104,108 @@ def wait_until(predicate: Callable[[], T], timeout: float = 20.0, interval: floa
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or predicate!r}; last: {last!r}")
         time.sleep(interval)
+
+
+# --- no test pages anyone outside this machine ----------------------------------------------------
+
+
+def is_loopback(host: object) -> bool:
+    """Whether `host` (a name or an address, as given to connect or getaddrinfo) is this machine."""
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    if not isinstance(host, str):
+        return False
+    host = host.strip("[]").split("%", 1)[0]
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OutboundGuard:
+    """Refuses, and remembers, every connection and name lookup of this process that would leave
+    the machine. Installed for every test by an autouse fixture (tests/conftest.py)."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        real_getaddrinfo = socket.getaddrinfo
+        real_connect = socket.socket.connect
+        real_connect_ex = socket.socket.connect_ex
+        guard = self
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host not in (None, "", b"") and not is_loopback(host):
+                guard.refuse(f"name lookup of {host!r}")
+            return real_getaddrinfo(host, *args, **kwargs)
+
+        def check(sock: socket.socket, address: Any) -> None:
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address[0]):
+                guard.refuse(f"connection to {address!r}")
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            check(sock, address)
+            real_connect(sock, address)
+
+        def connect_ex(sock: socket.socket, address: Any) -> int:
+            check(sock, address)
+            return real_connect_ex(sock, address)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(socket.socket, "connect", connect)
+        monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+    def refuse(self, what: str) -> None:
+        self.blocked.append(what)
+        raise OSError(f"tests may not reach outside this machine: {what}")
+
+
+class Tripwire:
+    """An HTTP proxy on 127.0.0.1 that forwards nothing: it records every request and refuses it.
+
+    Server processes started by the tests get it as HTTP(S)_PROXY, with loopback exempt
+    (NO_PROXY), so any request they make to another host lands here instead of leaving.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        tripwire = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def refuse(self) -> None:
+                tripwire.requests.append(f"{self.command} {self.path}")
+                self.send_error(403, "tests may not reach outside this machine")
+
+            do_CONNECT = do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = refuse
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="tripwire", daemon=True).start()
+
+    def environment(self) -> dict[str, str]:
+        """Proxy variables that send every non-loopback request of a process to this tripwire."""
+        names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+        env = {name: self.url for name in names} | {name.lower(): self.url for name in names}
+        exempt = "127.0.0.1,localhost,::1"
+        return env | {"NO_PROXY": exempt, "no_proxy": exempt}
+
+
+_tripwire: Tripwire | None = None
+
+
+def tripwire() -> Tripwire:
+    """The tripwire of this test session (started on first use)."""
+    global _tripwire
+    if _tripwire is None:
+        _tripwire = Tripwire()
+    return _tripwire
 
 
 # --- Prometheus text ----------------------------------------------------------------------------
@@ -192,6 +341,11 @@ class ServerProcess:
         self.stop()
         pytest.fail(f"{self.title} not ready after {timeout:.0f}s ({last}); its output:\n{self.output()}")
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has exited (negative: killed by that signal)."""
+        return None if self.proc is None else self.proc.poll()
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -236,6 +390,9 @@ class BridgeProcess(ServerProcess):
         and the process runs in its working directory, so no stray .env file is read either.
         """
         environment = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+        # The code of this checkout, whatever checkout the virtualenv was installed from.
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        environment.update(tripwire().environment())  # no request leaves this machine
         if self.token is not None:
             environment["BRIDGE_WEBHOOK_TOKEN"] = self.token
         environment.update(env)

@@ -10,11 +10,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.support import PgServer, list_incidents, load_fixture_requests, metric
+from app.models import Alert
+from tests.support import (
+    PG_SERVER_URL,
+    PgServer,
+    list_incidents,
+    load_fixture_requests,
+    metric,
+    require_postgres,
+)
 
 URL = "/webhooks/alertmanager"
 
@@ -74,11 +83,19 @@ def test_retries_and_ha_duplicates_change_only_last_seen(client: TestClient) -> 
 
 def test_endsat_before_startsat_is_accepted(client: TestClient) -> None:
     body = bodies()[2]  # a real capture: endsAt earlier than the firing startsAt
+    received = metric(client, "bridge_alerts_received_total", source="alertmanager", status="resolved")
     response = client.post(URL, json=body)
     assert response.status_code == 200
     # A resolve for alerts never seen firing opens nothing and is still kept.
     assert list_incidents(client)["total"] == 0
     assert response.json()["incidents"] == []
+    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        kept = session.scalars(select(Alert).order_by(Alert.fingerprint)).all()
+        stored = [(a.incident_id, a.fingerprint, a.status, a.receive_count) for a in kept]
+    assert stored == sorted((None, alert["fingerprint"], "resolved", 1) for alert in body["alerts"])
+    after = metric(client, "bridge_alerts_received_total", source="alertmanager", status="resolved")
+    assert after - received == len(body["alerts"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -188,9 +205,9 @@ def test_database_failure_answers_503_so_alertmanager_retries(
     # A database of its own: this test breaks it on purpose.
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'broken.db'}"
-    elif pg_server is None:
-        pytest.skip("BRIDGE_TEST_DATABASE_URL is not set")
     else:
+        require_postgres(PG_SERVER_URL)
+        assert pg_server is not None
         url = pg_server.create()
     migrate(url)
     with TestClient(create_app(settings.model_copy(update={"database_url": url}))) as client:

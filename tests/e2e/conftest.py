@@ -8,6 +8,7 @@ Alertmanager whose only receiver is that bridge. Alertmanager runs with short ti
 
 from __future__ import annotations
 
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,11 +20,20 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from tests.support import ROOT, BridgeProcess, PgServer, ServerProcess, metric_value
+from tests.paging.conftest import HttpReceiver, oncall_yaml
+from tests.support import (
+    PG_SERVER_URL,
+    ROOT,
+    BridgeProcess,
+    PgServer,
+    ServerProcess,
+    metric_value,
+    require_binary,
+    require_postgres,
+)
 
-RULES_DIR = ROOT / "rules"
+RULES_DIR = ROOT / "rules"  # copied per test; its on-call file is replaced by E2E_ONCALL
 RUNBOOKS_DIR = ROOT / "runbooks"
-ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 
 WEBHOOK_TOKEN = "e2e-webhook-token"
 GENERATOR_URL = "http://prometheus.example/graph?g0.expr=model_accuracy"
@@ -74,9 +84,10 @@ class Alertmanager(ServerProcess):
 
     ready_path = "/-/ready"
 
-    def __init__(self, bridge: Bridge, workdir: Path) -> None:
+    def __init__(self, bridge: Bridge, workdir: Path, binary: str) -> None:
         super().__init__(workdir, "alertmanager", "Alertmanager", http_timeout=10.0)
         self.bridge = bridge
+        self.binary = binary
         # startsAt of every label set we fired, so that resolving sends the same activity range
         self._started: dict[frozenset[tuple[str, str]], str] = {}
 
@@ -109,7 +120,7 @@ class Alertmanager(ServerProcess):
         storage = self.workdir / "alertmanager-data"
         storage.mkdir(exist_ok=True)
         command = [
-            str(ALERTMANAGER_BIN),
+            self.binary,
             f"--config.file={config_file}",
             f"--storage.path={storage}",
             f"--web.listen-address=127.0.0.1:{self.port}",
@@ -167,8 +178,8 @@ def fresh_database(pg_server: PgServer | None, tmp_path: Path) -> Iterator[Calla
     def make(kind: str) -> str:
         if kind == "sqlite":
             return f"sqlite:///{tmp_path / f'bridge-{uuid.uuid4().hex[:8]}.db'}"
-        if pg_server is None:
-            pytest.skip("BRIDGE_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+        require_postgres(PG_SERVER_URL)
+        assert pg_server is not None
         # The processes get the URL as users write it, and pick the driver themselves.
         url = make_url(pg_server.create("bridge_e2e")).set(drivername="postgresql")
         created.append(url.render_as_string(hide_password=False))
@@ -192,11 +203,37 @@ def pg_database_url(fresh_database: Callable[[str], str]) -> str:
     return fresh_database("postgresql")
 
 
+# --- where pages go -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    """The only place the bridges may page: an HTTP receiver on 127.0.0.1 (PagerDuty included)."""
+    server = HttpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def e2e_rules_dir(tmp_path: Path, receiver: HttpReceiver) -> Path:
+    """The shipped rules, with an on-call file whose every contact is `receiver`.
+
+    The shipped on-call file is an example: its Slack and PagerDuty contacts are real services.
+    Without SMTP configured, email contacts fail permanently and send nothing.
+    """
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    (target / "oncall.yaml").write_text(oncall_yaml(receiver.url))
+    return target
+
+
 # --- processes ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def start_bridge(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[Callable[[str], Bridge]]:
+def start_bridge(
+    tmp_path: Path, fresh_database: Callable[[str], str], e2e_rules_dir: Path, receiver: HttpReceiver
+) -> Iterator[Callable[[str], Bridge]]:
     """Start incident-bridge processes on a database URL; all are stopped after the test.
 
     Depends on `fresh_database` so that the processes stop before their databases are dropped.
@@ -208,7 +245,8 @@ def start_bridge(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterat
         started.append(bridge)
         settings = {
             "BRIDGE_DATABASE_URL": database_url,
-            "BRIDGE_RULES_DIR": str(RULES_DIR),
+            "BRIDGE_RULES_DIR": str(e2e_rules_dir),
+            "BRIDGE_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty",
             "BRIDGE_RUNBOOKS_DIR": str(RUNBOOKS_DIR),
             "BRIDGE_LOG_LEVEL": "warning",
             "BRIDGE_PUBLIC_URL": bridge.url,
@@ -231,12 +269,8 @@ def bridge(start_bridge: Callable[[str], Bridge], e2e_database_url: str) -> Brid
 @pytest.fixture
 def alertmanager(bridge: Bridge, tmp_path: Path) -> Iterator[Alertmanager]:
     """A real Alertmanager that notifies `bridge`."""
-    if not ALERTMANAGER_BIN.exists():
-        pytest.skip(
-            f"{ALERTMANAGER_BIN} not found: install Debian's prometheus-alertmanager "
-            "(apt-get install prometheus-alertmanager) to run the end-to-end tests"
-        )
-    am = Alertmanager(bridge, tmp_path)
+    binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    am = Alertmanager(bridge, tmp_path, binary)
     try:
         yield am.start()
     finally:

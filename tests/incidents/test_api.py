@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import copy
+import shutil
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from app.cli import migrate
 from app.config import Settings
 from app.main import create_app
-from tests.support import list_incidents, load_fixture_requests
+from tests.support import (
+    BridgeProcess,
+    PgServer,
+    free_port,
+    list_incidents,
+    load_fixture_requests,
+    metric,
+    metric_value,
+    require,
+)
 
 
 def fire(client: TestClient, alertname: str, model: str, fp: str, **labels: str) -> int:
@@ -133,20 +149,129 @@ def test_api_token_guards_every_api_call(settings: Settings) -> None:
         assert client.get("/metrics").status_code == 200
 
 
-def test_open_gauge_comes_from_the_database(client: TestClient, settings: Settings) -> None:
+def test_open_gauge_comes_from_the_database(client: TestClient, settings: Settings, tmp_path: Path) -> None:
     fire(client, "ModelAccuracyDrop", "fraud-scorer", "01")
-    fire(client, "ModelAccuracyDrop", "churn-model", "02")
+    churn = fire(client, "ModelAccuracyDrop", "churn-model", "02")
+    labels = {"severity": "SEV2", "status": "triggered", "type": "performance_degradation"}
+    assert metric(client, "bridge_incidents_open", **labels) == 2
 
-    def gauge(c: TestClient) -> float:
-        line = 'bridge_incidents_open{severity="SEV2",status="triggered",type="performance_degradation"}'
-        return sum(
-            float(x.rsplit(" ", 1)[1]) for x in c.get("/metrics").text.splitlines() if x.startswith(line)
-        )
+    # Another process on the same database (a restart, another replica) has counted nothing
+    # itself: its registry is its own, so what it reports can only come from the database.
+    other = BridgeProcess(tmp_path, "other-replica").start(
+        {
+            "BRIDGE_DATABASE_URL": settings.database_url,
+            "BRIDGE_RULES_DIR": str(settings.rules_dir),
+            "BRIDGE_RUNBOOKS_DIR": str(settings.runbooks_dir),
+            "BRIDGE_RUN_JOBS": "false",
+            "BRIDGE_LOG_LEVEL": "warning",
+        }
+    )
+    try:
+        assert metric_value(other.metrics(), "bridge_incidents_open", **labels) == 2
+        # A change made by the first process shows in the second one's next scrape.
+        response = client.post(f"/api/v1/incidents/{churn}/resolve", json={"by": "alice"})
+        assert response.status_code == 200, response.text
+        assert metric_value(other.metrics(), "bridge_incidents_open", **labels) == 1
+    finally:
+        other.stop()
 
-    assert gauge(client) == 2
-    # A fresh process on the same database (a restart, another replica) reports the same.
-    with TestClient(create_app(settings)) as other:
-        assert gauge(other) == 2
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_readiness_is_503_when_the_database_is_unreachable(
+    kind: str, rules_dir: Path, runbooks_dir: Path, tmp_path: Path
+) -> None:
+    sqlite_file = tmp_path / "data" / "bridge.db"
+    url = {
+        "sqlite": f"sqlite:///{sqlite_file}",
+        "postgresql": f"postgresql://postgres@127.0.0.1:{free_port()}/bridge",  # nothing listens
+    }[kind]
+    if kind == "sqlite":
+        migrate(url)
+    settings = Settings(
+        database_url=url,
+        rules_dir=rules_dir,
+        runbooks_dir=runbooks_dir,
+        run_jobs=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    with TestClient(create_app(settings)) as client:
+        if kind == "sqlite":  # it was there when the app started; now a directory stands in its place
+            assert client.get("/readyz").status_code == 200
+            shutil.rmtree(sqlite_file.parent)
+            sqlite_file.mkdir(parents=True)
+            client.app.state.runtime.db.dispose()  # type: ignore[attr-defined]  # no pooled handle
+        response = client.get("/readyz")
+        assert client.get("/healthz").status_code == 200  # alive, but not ready
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False
+    assert body["checks"]["database"].startswith("not writable: ")
+    assert body["checks"]["rules"] > 0
+
+
+def test_readiness_is_503_when_the_database_reads_but_refuses_writes(
+    pg_server: PgServer | None, rules_dir: Path, runbooks_dir: Path
+) -> None:
+    """`SELECT 1` still works on a read-only database; readiness must look at writes."""
+    require(pg_server, "BRIDGE_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
+    assert pg_server is not None
+    url = pg_server.create("bridge_readonly")
+    migrate(url)
+    settings = Settings(
+        database_url=url,
+        rules_dir=rules_dir,
+        runbooks_dir=runbooks_dir,
+        run_jobs=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/readyz").status_code == 200
+            name = make_url(url).database
+            with pg_server.admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+            client.app.state.runtime.db.dispose()  # type: ignore[attr-defined]  # new sessions see it
+            response = client.get("/readyz")
+            reads = client.get("/api/v1/incidents")
+        assert reads.status_code == 200  # the database still answers reads
+        assert response.status_code == 503
+        assert response.json()["checks"]["database"].startswith("not writable: ")
+    finally:
+        pg_server.drop(url)
+
+
+def test_reopening_clears_the_previous_acknowledgement(client: TestClient) -> None:
+    firing = copy.deepcopy(load_fixture_requests()[0]["body"])  # FeatureDrift on churn-model
+    resolved = copy.deepcopy(load_fixture_requests()[3]["body"])  # ... and its resolution
+    (incident_id,) = post_webhook(client, firing)
+    response = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "alice"})
+    assert response.status_code == 200, response.text
+    acknowledged = client.get(f"/api/v1/incidents/{incident_id}").json()
+    assert (acknowledged["status"], acknowledged["acknowledged_by"]) == ("acknowledged", "alice")
+    assert acknowledged["acknowledged_at"] is not None
+    assert post_webhook(client, resolved) == [incident_id]
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["status"] == "resolved"
+
+    # The same alert fires again (a new episode, well within the rule's reopen window).
+    firing["alerts"][0]["startsAt"] = "2026-11-27T05:30:00.000000000Z"
+    assert post_webhook(client, firing) == [incident_id]
+
+    detail = client.get(f"/api/v1/incidents/{incident_id}").json()
+    assert (detail["status"], detail["flap_count"]) == ("triggered", 1)
+    assert (detail["acknowledged_at"], detail["acknowledged_by"]) == (None, None)
+    assert detail["resolved_at"] is None
+    assert "reopened" in [event["kind"] for event in detail["timeline"]]
+    # Nobody is on it any more: it can be acknowledged afresh, by someone else.
+    again = client.post(f"/api/v1/incidents/{incident_id}/acknowledge", json={"by": "bob"})
+    assert again.json()["changed"] is True
+    assert again.json()["incident"]["acknowledged_by"] == "bob"
+
+
+def post_webhook(client: TestClient, body: dict[str, Any]) -> list[int]:
+    response = client.post("/webhooks/alertmanager", json=body)
+    assert response.status_code == 200, response.text
+    incidents: list[int] = response.json()["incidents"]
+    return incidents
 
 
 def test_health_readiness_docs_and_runbook_page(client: TestClient) -> None:

@@ -348,7 +348,7 @@ CASES = {
             overrides:
               - {person: bob, start: "2026-12-27T00:00:00Z", end: "2026-12-24T00:00:00Z"}
         """,
-        "rotation 'broken': overrides.0: Value error, override end must be after its start",
+        ("rotation 'broken': overrides.0: ", "override end must be after its start"),
     ),
     "override without a time zone": (
         """\
@@ -376,7 +376,7 @@ CASES = {
             members: [alice]
             shift: 5s
         """,
-        "rotation 'broken': shift: Value error, shift must be daily, weekly or a duration of at least 1m",
+        ("rotation 'broken': shift: ", "shift must be daily, weekly or a duration of at least 1m"),
     ),
     "shift not a duration": (
         """\
@@ -385,7 +385,7 @@ CASES = {
             members: [alice]
             shift: fortnightly
         """,
-        "rotation 'broken': shift: Value error, invalid duration 'fortnightly'",
+        ("rotation 'broken': shift: ", "invalid duration 'fortnightly'"),
     ),
     "unknown handoff weekday": (
         """\
@@ -412,7 +412,7 @@ CASES = {
           - id: broken
             members: []
         """,
-        "rotation 'broken': members: List should have at least 1 item",
+        ("rotation 'broken': members: ", None),
     ),
     "policy naming an unknown rotation": (
         """\
@@ -449,7 +449,7 @@ CASES = {
           - id: broken
             steps: []
         """,
-        "escalation policy 'broken': steps: List should have at least 1 item",
+        ("escalation policy 'broken': steps: ", None),
     ),
     "repeat_delay too short": (
         """\
@@ -459,7 +459,7 @@ CASES = {
             repeat: 1
             repeat_delay: 30s
         """,
-        "escalation policy 'broken': repeat_delay: Value error, repeat_delay must be at least 1m",
+        ("escalation policy 'broken': repeat_delay: ", "repeat_delay must be at least 1m"),
     ),
     "production model without owner": (
         """\
@@ -513,7 +513,7 @@ CASES = {
             contact:
               - {type: pager, number: "555-0100"}
         """,
-        "person 'broken': contact.0: Input tag 'pager' found using 'type' does not match",
+        ("person 'broken': contact.0: ", None),
     ),
     "routing key too short": (
         """\
@@ -523,7 +523,7 @@ CASES = {
               - {type: email, address: broken@example.com}
               - {type: pagerduty, routing_key: 0123456789abcdef0123456789abcde}
         """,
-        "person 'broken': contact.1.pagerduty.routing_key: String should have at least 32 characters",
+        ("person 'broken': contact.1.pagerduty.routing_key: ", None),
     ),
     "routing key too long": (
         """\
@@ -532,7 +532,7 @@ CASES = {
             contact:
               - {type: pagerduty, routing_key: 0123456789abcdef0123456789abcdef0}
         """,
-        "person 'broken': contact.0.pagerduty.routing_key: String should have at most 32 characters",
+        ("person 'broken': contact.0.pagerduty.routing_key: ", None),
     ),
     "email without @": (
         """\
@@ -541,7 +541,7 @@ CASES = {
             contact:
               - {type: email, address: broken.example.com}
         """,
-        "person 'broken': contact.0.email.address: String should match pattern",
+        ("person 'broken': contact.0.email.address: ", None),
     ),
     "person without contact": (
         """\
@@ -549,7 +549,7 @@ CASES = {
           - id: broken
             contact: []
         """,
-        "person 'broken': contact: List should have at least 1 item",
+        ("person 'broken': contact: ", None),
     ),
     "unknown key in a person": (
         """\
@@ -564,14 +564,26 @@ CASES = {
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES.values(), ids=CASES.keys())
-def test_one_problem_with_file_and_line(rules: Path, runbooks: Path, text: str, expected: str) -> None:
+def test_one_problem_with_file_and_line(
+    rules: Path, runbooks: Path, text: str, expected: str | tuple[str, str | None]
+) -> None:
     write(rules, "00-base.yaml", BASE)
     path = write(rules, "50-case.yaml", text)
 
     problems = problems_of(rules, runbooks)
 
     assert len(problems) == 1, problems
-    assert problems[0].startswith(at_line(path, "- id: broken") + expected), problems
+    if isinstance(expected, str):  # all of it is our own text
+        assert problems[0].startswith(at_line(path, "- id: broken") + expected), problems
+        return
+    # (where, what and which field; then our own text, or None where pydantic explains)
+    prefix, ours = expected
+    problem = problems[0]
+    assert problem.startswith(at_line(path, "- id: broken") + prefix), problems
+    rest = problem.removeprefix(at_line(path, "- id: broken") + prefix)
+    assert rest.strip(), problem
+    if ours is not None:  # possibly behind pydantic's "Value error, " wrapper, never further
+        assert 0 <= rest.find(ours) <= len("Value error, "), problem
 
 
 @pytest.mark.parametrize("target", ["team:risk-ml", "person:", "rotation:", "alice", "owner:alice", ":x"])
@@ -769,13 +781,13 @@ def test_every_problem_is_reported_at_once_with_file_and_line(rules: Path, runbo
 
     expected = [
         ("- id: bob", "person 'bob': contact.0.email.address"),
-        ("- id: carol", "person 'carol': contact.0: Input tag 'fax'"),
+        ("- id: carol", "person 'carol': contact.0: "),
         ("- id: carol", "person 'carol': contact.1.pagerduty.routing_key"),
         ("- id: rot-members", "rotation 'rot-members': unknown person 'zed'"),
         ("- id: rot-members", "rotation 'rot-members': unknown person 'yan'"),
         ("- id: rot-zone", "rotation 'rot-zone': unknown time zone 'Moon/Crater'"),
-        ("- id: rot-shift", "rotation 'rot-shift': shift: Value error, shift must be daily, weekly"),
-        ("- id: rot-fortnight", "rotation 'rot-fortnight': shift: Value error, invalid duration"),
+        ("- id: rot-shift", "rotation 'rot-shift': shift: "),
+        ("- id: rot-fortnight", "rotation 'rot-fortnight': shift: "),
         ("- id: pol", "escalation policy 'pol': unknown rotation 'ghost'"),
         ("- id: pol", "escalation policy 'pol': unknown person 'zed'"),
         ("- id: pol", "escalation policy 'pol': target 'team:x' must be"),
@@ -790,6 +802,14 @@ def test_every_problem_is_reported_at_once_with_file_and_line(rules: Path, runbo
         assert any(p.startswith(prefix + fragment) for p in problems), (prefix + fragment, problems)
     assert f"{path}: default_escalation_policy names unknown policy 'nope'" in problems
     assert len(problems) == len(expected) + 1, problems
+    # Our own explanations of the shift errors, whatever pydantic wraps them in.
+    assert any(
+        p.startswith(at_line(path, "- id: rot-shift")) and "shift must be daily, weekly" in p
+        for p in problems
+    )
+    assert any(
+        p.startswith(at_line(path, "- id: rot-fortnight")) and "invalid duration" in p for p in problems
+    )
     assert not any("'lab'" in p for p in problems)
 
 

@@ -100,13 +100,15 @@ class HttpReceiver:
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status = receiver._status_for(self.path, headers, body)
+                # Recorded before the answer goes out: once the sender has its answer (and may
+                # have written the outcome to the database), the request is already in the list.
+                receiver._record(Received("POST", self.path, headers, body, arrived, status))
                 answer = b'{"status":"ok"}' if status < 400 else b'{"error":"try again"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
-                receiver._record(Received("POST", self.path, headers, body, arrived, status))
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test output stays readable

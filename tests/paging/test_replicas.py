@@ -7,9 +7,8 @@ sweepers of both processes race for each retry; the claims must let exactly one 
 
 from __future__ import annotations
 
-import os
+import signal
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,17 +23,15 @@ from app.cli import migrate
 from app.db import normalize_url
 from app.models import Notification
 from tests.paging.conftest import HttpReceiver, SmtpServer, alert_body, wait_until
-from tests.support import BridgeProcess, PgServer, metric_value
+from tests.support import PG_SERVER_URL, BridgeProcess, PgServer, metric_value, require_postgres
 
-PG_SERVER_URL = os.environ.get("BRIDGE_TEST_DATABASE_URL")
 INCIDENTS = 30
-
-pytestmark = pytest.mark.skipif(not PG_SERVER_URL, reason="BRIDGE_TEST_DATABASE_URL is not set")
 
 
 @pytest.fixture
 def replica_database(pg_server: PgServer | None) -> Iterator[str]:
     """A fresh database created on the server for this test, dropped afterwards."""
+    require_postgres(PG_SERVER_URL)
     assert pg_server is not None
     url = pg_server.create("bridge_replicas")
     try:
@@ -126,10 +123,25 @@ def test_every_page_is_delivered_exactly_once_across_two_replicas(
         current = rows()
         return len(current) == 2 * INCIDENTS and all(r.status == "delivered" for r in current)
 
-    wait_until(settled, timeout=30, what="every page delivered")
+    wait_until(settled, timeout=60, what="every page delivered")
     wait_until(lambda: len(receiver.at("/alice")) >= 2 * INCIDENTS, what="every retry at the receiver")
-    # Three more sweeps of each replica: a page sent twice would show up now.
-    time.sleep(1.6)
+
+    # Counted while both processes still serve; a page sent twice would show up in the sum.
+    for outcome in ("retried", "delivered"):
+        per_replica = [
+            metric_value(r.metrics(), "bridge_notifications_total", channel="webhook", outcome=outcome)
+            for r in replicas
+        ]
+        print(f"webhook pages {outcome} per replica: {per_replica}")
+        assert sum(per_replica) == INCIDENTS
+    # Then both stop gracefully: shutdown waits for the schedulers and drains the dispatchers,
+    # so once they have exited, every send either replica ever started has reached the receiver.
+    for replica in replicas:
+        assert replica.running(), replica.output()
+    for replica in replicas:
+        output = replica.stop()
+        # uvicorn re-raises the SIGTERM it handled once shutdown is complete; SIGKILL means it hung.
+        assert replica.returncode in (0, -signal.SIGTERM), output
 
     requests = receiver.at("/alice")
     statuses: dict[str, list[int]] = {}
@@ -148,13 +160,3 @@ def test_every_page_is_delivered_exactly_once_across_two_replicas(
     email_rows = [r for r in rows() if r.channel == "email"]
     assert len(mails) == INCIDENTS
     assert sorted(m.delivery_id for m in mails) == sorted(r.delivery_id for r in email_rows)
-
-    for outcome in ("retried", "delivered"):
-        per_replica = [
-            metric_value(r.metrics(), "bridge_notifications_total", channel="webhook", outcome=outcome)
-            for r in replicas
-        ]
-        print(f"webhook pages {outcome} per replica: {per_replica}")
-        assert sum(per_replica) == INCIDENTS
-    for replica in replicas:
-        assert replica.running(), replica.output()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("hypothesis")
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from app.catalog.loader import load_catalog
 from app.rules.engine import MAX_KEY_LENGTH, SEVERITIES, UNCLASSIFIED, RuleSet
+from tests.support import require_module
+
+require_module("hypothesis")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402 (only once it is known to import)
+from hypothesis import strategies as st  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED: RuleSet = load_catalog(ROOT / "rules", ROOT / "runbooks").ruleset

@@ -104,6 +104,28 @@ def test_regex_escapes_reach_the_regex_engine() -> None:
     assert not matcher.matches({"x": "model-x"})
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('x="a\\qb"', "a\\qb"),  # \q means nothing: the backslash stays
+        ('x=~"a\\.b"', "a\\.b"),  # \. reaches the regex engine as written
+        ('x="\\t"', "\\t"),  # not a tab: only \n, \" and \\ are escapes
+        ('x="end\\"', "end\\"),  # a backslash with nothing after it is kept too
+    ],
+)
+def test_unknown_escapes_keep_their_backslash(text: str, value: str) -> None:
+    matcher = parse_matcher(text)
+    assert matcher.value == value
+    assert parse_matcher(str(matcher)).value == value  # and survive a round trip
+
+
+def test_an_unknown_escape_in_a_regex_is_the_regex_escape() -> None:
+    matcher = parse_matcher('summary=~"a\\.b"')
+    assert matcher.matches({"summary": "a.b"})
+    assert not matcher.matches({"summary": "axb"})
+    assert not matcher.matches({"summary": "a\\.b"})
+
+
 def test_regex_metacharacters_in_equality_matchers_are_literal() -> None:
     matcher = parse_matcher('x="a.*"')
     assert matcher.matches({"x": "a.*"})

@@ -1,9 +1,9 @@
 """Browser fixtures: a real `incident-bridge serve` process, an SMTP server that keeps what it
 receives, and Debian's Chromium driven by Playwright.
 
-Chromium is never downloaded: the tests use /usr/bin/chromium (the Debian package) and skip
-when it is missing. Playwright's sync API runs in the plain test thread; it must not run
-inside an asyncio loop.
+Chromium is never downloaded: the tests use the `chromium` on PATH (the Debian package) and
+skip when it is missing (fail, when CI is set). Playwright's sync API runs in the plain test
+thread; it must not run inside an asyncio loop.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, BridgeProcess, free_port, wait_until
+from tests.support import ROOT, BridgeProcess, free_port, require_binary, require_module, wait_until
 
 RULES_DIR = ROOT / "rules"
 RUNBOOKS_DIR = ROOT / "runbooks"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -93,7 +92,7 @@ class Mailbox:
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server on the loopback interface, and its port."""
-    controller_module = pytest.importorskip("aiosmtpd.controller")
+    controller_module = require_module("aiosmtpd.controller")
     box = Mailbox()
     port = free_port()
     controller = controller_module.Controller(box, hostname="127.0.0.1", port=port)
@@ -155,13 +154,12 @@ def bridge(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Bridge]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, shared by the tests of a module."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium_path = require_binary("chromium", "chromium")
+    sync_api = require_module("playwright.sync_api")
     playwright = sync_api.sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
         )
         try:
             yield chromium
