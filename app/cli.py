@@ -1,4 +1,4 @@
-"""The `incident-bridge` command: serve, migrate, check-rules."""
+"""The `incident-bridge` command: serve, migrate, check-rules, webhook-secret."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from app.config import get_settings
+from pydantic import ValidationError
+
+from app.config import Settings, get_settings
 
 
 def migrate(database_url: str) -> None:
@@ -69,6 +71,28 @@ def serve(host: str, port: int) -> int:
     return 0
 
 
+def webhook_secret(settings: Settings) -> int:
+    """Print the key that signs deliveries to webhook contacts without a `secret` of their own."""
+    from app.db import Database
+    from app.main import master_keys
+
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        print(master_keys(settings, db).webhooks)
+    finally:
+        db.dispose()
+    return 0
+
+
+def _settings_problems(exc: ValidationError) -> list[str]:
+    """One line per refused setting, naming the variable; never the value (it may be a secret)."""
+    return [
+        f"BRIDGE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors(include_input=False, include_url=False)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="incident-bridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,8 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check-rules", help="validate rule files and runbooks")
     p_check.add_argument("dir", nargs="?", type=Path, help="rules directory (default BRIDGE_RULES_DIR)")
     p_check.add_argument("--runbooks", type=Path, help="runbooks directory (default BRIDGE_RUNBOOKS_DIR)")
+    sub.add_parser(
+        "webhook-secret", help="print the key that signs webhook deliveries (for receivers to verify)"
+    )
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for problem in _settings_problems(exc):
+            print(problem, file=sys.stderr)
+        print("refusing to start: fix the settings above", file=sys.stderr)
+        return 2
+    if args.command == "webhook-secret":
+        return webhook_secret(settings)
     if args.command == "serve":
         return serve(args.host, args.port)
     if args.command == "migrate":

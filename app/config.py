@@ -5,13 +5,30 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.durations import parse_duration
 
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
-DEFAULT_SECRET = "development-only-secret-change-me"
+MIN_KEY_LENGTH = 32
+MIN_KEY_VARIETY = 10  # distinct characters
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "secret", "development", "example")
+
+
+def key_weakness(key: str) -> str | None:
+    """Why a configured secret key is too weak to sign anything, or None when it will do."""
+    if not key:
+        return "is empty"
+    if any(ch.isspace() for ch in key):
+        return "contains white space (a stray newline from a file?)"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"is shorter than {MIN_KEY_LENGTH} characters"
+    if len(set(key)) < MIN_KEY_VARIETY:
+        return f"has fewer than {MIN_KEY_VARIETY} different characters"
+    lowered = key.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return "looks like a placeholder"
+    return None
 
 
 class SmtpSettings(BaseModel):
@@ -32,7 +49,10 @@ class SmtpSettings(BaseModel):
 class Settings(BaseSettings):
     """Every knob of incident-bridge. See the configuration reference in README.md."""
 
-    model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused value (a key, a password) never appears in an error.
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: str = "development"
     database_url: str = "sqlite:///./var/incident-bridge.db"
@@ -41,7 +61,8 @@ class Settings(BaseSettings):
     webhook_token: str | None = Field(default=None, repr=False)
     api_token: str | None = Field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8080"
-    secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
+    # The master key; unset: one is generated on first start and kept in the database.
+    secret_key: SecretStr | None = Field(default=None, repr=False)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # Group commit: how many webhooks one transaction may carry at most.
     intake_batch_max: int = Field(default=256, gt=0)
@@ -96,18 +117,18 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> Settings:
-        if self.environment != "development" and (
-            self.secret_key == DEFAULT_SECRET
-            or self.secret_key.lower() in PLACEHOLDER_SECRETS
-            or len(self.secret_key) < 16
-        ):
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        weakness = key_weakness(value.get_secret_value())
+        if weakness:
             raise ValueError(
-                "BRIDGE_SECRET_KEY must be set to a real secret (16+ characters) "
-                f"when BRIDGE_ENVIRONMENT is {self.environment!r}"
+                f"BRIDGE_SECRET_KEY {weakness}: set a random key of {MIN_KEY_LENGTH}+ characters "
+                "(e.g. `openssl rand -base64 48`), or leave it unset to have one generated"
             )
-        return self
+        return value
 
 
 @lru_cache

@@ -13,6 +13,7 @@ import httpx
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import disable_created_metrics
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__, web
 from app.alerts.writer import IntakeWriter
@@ -29,6 +30,8 @@ from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
+from app.instance import service as instance
+from app.instance.keys import Keys, derive
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
@@ -37,6 +40,7 @@ from app.web.runbooks import router as runbook_router
 from app.web.security import SecurityHeaders
 
 log = logging.getLogger("incident_bridge")
+MASTER_KEY = "master"  # the purpose under which a generated master key is stored
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series clutter dashboards
 
 
@@ -53,6 +57,14 @@ def install_sighup(holder: CatalogHolder) -> None:
     signal.signal(signal.SIGHUP, on_sighup)
 
 
+def master_keys(settings: Settings, db: Database) -> Keys:
+    """The per-purpose keys of BRIDGE_SECRET_KEY, or of the key generated for this installation."""
+    if settings.secret_key is not None:
+        return derive(settings.secret_key.get_secret_value())
+    with db.session(write=True) as session:
+        return derive(instance.generated_key(session, MASTER_KEY, utcnow()))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Fail before serving: broken rules refuse to start (ConfigError propagates).
@@ -61,17 +73,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("incident-bridge %s starting (environment %s)", __version__, settings.environment)
         if settings.api_token is None:
             log.warning(
                 "BRIDGE_API_TOKEN is not set: the /api/ endpoints are open to anyone who can "
                 "reach this service. Set it before exposing incident-bridge."
             )
+        if settings.webhook_token is None:
+            log.warning(
+                "BRIDGE_WEBHOOK_TOKEN is not set: anyone who can reach this service can post alerts "
+                "and open incidents. Set it, and the same value in Alertmanager's http_config."
+            )
         db = Database(settings.database_url)
+        rt.key_source = lambda: master_keys(settings, db)
+        try:
+            rt.keys  # noqa: B018  # resolve now; should the database be down, on first use instead
+        except SQLAlchemyError as exc:
+            log.warning("the database is not reachable yet, keys will be read on first use: %s", exc)
         client = httpx.Client(
             timeout=settings.outbound_timeout_seconds,
             headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
-        dispatcher = Dispatcher(db, lambda: catalog.current, settings, client)
+        dispatcher = Dispatcher(db, lambda: catalog.current, settings, client, lambda: rt.keys)
 
         def committed(outcome: IngestOutcome) -> None:
             publish(outcome)

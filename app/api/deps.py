@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from app.catalog.loader import Catalog
 from app.config import Settings
 from app.db import Database
 from app.errors import Unavailable
+from app.instance.keys import Keys
 from app.security import check_secret
 
 
@@ -31,6 +33,21 @@ class Runtime:
     db: Database | None = None
     writer: IntakeWriter[Any] | None = None
     dispatcher: Sender | None = None
+    # Where the per-purpose keys come from (BRIDGE_SECRET_KEY, or the generated key in the
+    # database); asked once, when first needed, so a replica may start while the database is down.
+    key_source: Callable[[], Keys] | None = None
+    _keys: Keys | None = field(default=None, repr=False)
+    _keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def keys(self) -> Keys:
+        if self._keys is None:
+            with self._keys_lock:
+                if self._keys is None:
+                    if self.key_source is None:
+                        raise Unavailable("the service is starting")
+                    self._keys = self.key_source()
+        return self._keys
 
 
 def runtime(request: Request) -> Runtime:

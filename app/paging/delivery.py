@@ -22,6 +22,7 @@ from app.db import Database, utcnow
 from app.durations import parse_duration
 from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
+from app.instance.keys import Keys
 from app.models import Incident, Notification
 from app.oncall.schemas import Contact
 from app.paging import metrics, outcome, repository, service
@@ -60,13 +61,13 @@ def parse_contact(data: dict[str, Any]) -> Contact:
 
 
 def build_message(
-    cfg: Catalog, settings: Settings, row: Notification, incident: Incident, now: datetime
+    cfg: Catalog, settings: Settings, keys: Keys, row: Notification, incident: Incident, now: datetime
 ) -> Message:
     runbook = incident.runbook or {}
     book = cfg.runbooks.get(runbook.get("id") or "")
     links = links_for(
         settings.public_url,
-        settings.secret_key,
+        keys.links,
         incident.id,
         row.recipient,
         now,
@@ -118,14 +119,22 @@ class Dispatcher:
         config: Callable[[], Catalog],
         settings: Settings,
         client: httpx.Client,
+        keys: Callable[[], Keys],
         clock: Callable[[], datetime] = utcnow,
         notifiers: dict[str, Notifier[Any]] | None = None,
         jitter: Callable[[], float] = outcome.jitter,
     ) -> None:
         self.db, self.config, self.settings, self.client, self.clock = db, config, settings, client, clock
-        self.notifiers = build_notifiers(settings, client) if notifiers is None else notifiers
+        self.keys = keys  # asked when the first page goes out: the master key may live in the database
+        self._notifiers = notifiers
         self.jitter = jitter  # the backoff factor of each retry
         self.pool = ThreadPoolExecutor(settings.dispatch_workers, thread_name_prefix="page")
+
+    def notifiers(self) -> dict[str, Notifier[Any]]:
+        """Every channel, built on first use (the webhook channel needs the keys)."""
+        if self._notifiers is None:
+            self._notifiers = build_notifiers(self.settings, self.client, self.keys())
+        return self._notifiers
 
     def submit(self, ids: Iterable[int]) -> None:
         """Send these notifications now, in the background; they are claimed by this process."""
@@ -173,7 +182,7 @@ class Dispatcher:
             if not handled:
                 try:
                     contact = parse_contact(row.contact)
-                    message = build_message(cfg, self.settings, row, incident, now)
+                    message = build_message(cfg, self.settings, self.keys(), row, incident, now)
                 except DeliveryError as exc:
                     error = exc
                 except Exception as exc:  # a page we cannot render must fail visibly, not loop
@@ -201,7 +210,7 @@ class Dispatcher:
         return "cancelled"
 
     def _send(self, channel: str, contact: Contact, message: Message) -> None:
-        notifier = self.notifiers.get(channel)
+        notifier = self.notifiers().get(channel)
         if notifier is None:
             raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
         if contact.type != notifier.channel:

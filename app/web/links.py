@@ -39,7 +39,7 @@ def _render(status: int = 200, **context: Any) -> HTMLResponse:
 
 def _claims(rt: Runtime, token: str) -> LinkClaims | HTMLResponse:
     try:
-        return verify(rt.settings.secret_key, token, utcnow())
+        return verify(rt.keys.links, token, utcnow())
     except DomainError as exc:
         return _render(exc.status_code, notice=exc.detail, error=True, title="Link not valid")
 

@@ -213,12 +213,10 @@ def test_a_bug_answers_500_alone_and_is_counted(client: TestClient, monkeypatch:
         bad_answer, good_answer = failing.result(WAIT), passing.result(WAIT)
 
     # One batch of both, then each alone: the bug fails its own request only.
-    assert buggy.batches == [
-        ["FeatureDrift"],
-        ["Exploding", "ModelAccuracyDrop"],
-        ["Exploding"],
-        ["ModelAccuracyDrop"],
-    ]
+    # (the two requests race to the queue, so their order within the batch may be either)
+    assert buggy.batches[0] == ["FeatureDrift"]
+    assert sorted(buggy.batches[1]) == ["Exploding", "ModelAccuracyDrop"]
+    assert buggy.batches[2:] == [[name] for name in buggy.batches[1]]
     assert first_answer.status_code == 200
     assert good_answer.status_code == 200, good_answer.text
     assert len(good_answer.json()["incidents"]) == 1

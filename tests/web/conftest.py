@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from app.instance.keys import derive
 from tests.support import ROOT, BridgeProcess, free_port, require_binary, require_module, wait_until
 
 RULES_DIR = ROOT / "rules"
@@ -34,7 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
-SECRET_KEY = "browser-tests-secret-key-0123456789abcdef"
+SECRET_KEY = "br0wser-Tests-k3y-0123456789abcdefXYZ"
+LINK_KEY = derive(SECRET_KEY).links  # what the bridge signs links with
 WEBHOOK_TOKEN = "am-secret-token"  # what the captured Alertmanager requests carry
 BROWSER_TIMEOUT_MS = 10_000
 

@@ -22,7 +22,7 @@ import pytest
 from app.catalog.loader import load_catalog
 from app.paging.links import sign, verify
 from tests.support import load_fixture_requests
-from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
+from tests.web.conftest import LINK_KEY, RUNBOOKS_DIR, Bridge, Mailbox
 
 pytestmark = pytest.mark.e2e
 
@@ -125,7 +125,7 @@ def test_page_email_carries_a_signed_acknowledge_link(paged: Paged) -> None:
     text = body_of(paged.mail, "plain")
     assert f"Acknowledge: {paged.ack_url}" in text.splitlines(), text
     assert paged.ack_url.startswith(f"{paged.bridge.url}/a/")
-    claims = verify(SECRET_KEY, paged.ack_url.rsplit("/", 1)[1], datetime.now(UTC))
+    claims = verify(LINK_KEY, paged.ack_url.rsplit("/", 1)[1], datetime.now(UTC))
     assert (claims.incident_id, claims.recipient, claims.action) == (
         paged.incident_id,
         RECIPIENT,
@@ -272,7 +272,7 @@ def test_expired_link_is_refused(paged: Paged, new_page: Callable[..., Any]) -> 
     from playwright.sync_api import expect
 
     expired_at = datetime.now(UTC) - timedelta(minutes=1)
-    token = sign(SECRET_KEY, paged.incident_id, RECIPIENT, "acknowledge", expires_at=expired_at)
+    token = sign(LINK_KEY, paged.incident_id, RECIPIENT, "acknowledge", expires_at=expired_at)
     url = f"{paged.bridge.url}/a/{token}"
     page = new_page()
     response = page.goto(url)
@@ -403,7 +403,7 @@ def test_javascript_runbook_url_never_becomes_a_link(bridge: Bridge, new_page: C
     incident = bridge.incident(ids[0])
     assert incident["runbook"] is None, "a javascript: runbook_url was kept as the incident's runbook"
 
-    token = sign(SECRET_KEY, ids[0], RECIPIENT, "acknowledge", datetime.now(UTC) + timedelta(hours=1))
+    token = sign(LINK_KEY, ids[0], RECIPIENT, "acknowledge", datetime.now(UTC) + timedelta(hours=1))
     page = new_page()
     response = page.goto(f"{bridge.url}/a/{token}")
     assert response is not None and response.status == 200

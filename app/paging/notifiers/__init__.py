@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.instance.keys import Keys
 from app.paging.notifiers.base import DeliveryError, Notifier
 from app.paging.notifiers.email import EmailNotifier
 from app.paging.notifiers.pagerduty import PagerDutyNotifier
@@ -16,11 +17,11 @@ from app.paging.notifiers.webhook import WebhookNotifier
 __all__ = ["DeliveryError", "Notifier", "build_notifiers"]
 
 
-def build_notifiers(settings: Settings, client: httpx.Client) -> dict[str, Notifier[Any]]:
+def build_notifiers(settings: Settings, client: httpx.Client, keys: Keys) -> dict[str, Notifier[Any]]:
     """Every channel, constructed once, by channel name."""
     notifiers: list[Notifier[Any]] = [
         EmailNotifier(settings.smtp),
-        WebhookNotifier(client, settings.secret_key),
+        WebhookNotifier(client, keys.webhooks),
         SlackNotifier(client),
         PagerDutyNotifier(client, settings.pagerduty_events_url),
     ]
