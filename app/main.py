@@ -29,6 +29,7 @@ from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
+from app.instance.keys import derive
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
@@ -71,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.outbound_timeout_seconds,
             headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
-        dispatcher = Dispatcher(db, lambda: catalog.current, settings, client)
+        dispatcher = Dispatcher(
+            db, lambda: catalog.current, settings, client, keys=derive(settings.secret_key)
+        )
 
         def committed(outcome: IngestOutcome) -> None:
             publish(outcome)
