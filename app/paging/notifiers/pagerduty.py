@@ -11,7 +11,6 @@ import orjson
 from app.oncall.schemas import PagerDutyContact
 from app.paging.message import Message
 from app.paging.notifiers.http import post
-from app.urls import safe_link
 from app.vocabulary import ACKNOWLEDGE, RESOLVE, WAKING_KINDS
 
 # Every waking kind triggers (deduplicated on the incident key); the others follow the incident.
@@ -48,13 +47,13 @@ def payload(routing_key: str, message: Message) -> dict[str, Any]:
                 "incident_id": message.incident_id,
                 "owner": message.owner,
                 "contain_first": list(message.containment[:3]),
-                "runbook": safe_link(message.runbook_url),
+                "runbook": message.runbook_link,
             },
         }
         links = (
             [{"href": message.links["view"], "text": "Incident in incident-bridge"}] if message.links else []
         )
-        runbook_url = safe_link(message.runbook_url)
+        runbook_url = message.runbook_link
         if runbook_url:
             links.append({"href": runbook_url, "text": f"Runbook: {message.runbook_title or ''}".strip()})
         event["links"] = links

@@ -61,7 +61,7 @@ def payload(message: Message) -> dict[str, Any]:
         steps = "\n".join(f"{i}. {escape(s)}" for i, s in enumerate(message.containment[:3], start=1))
         runbook = (
             "\n" + link(message.runbook_url, f"Runbook: {message.runbook_title or 'open'}")
-            if safe_link(message.runbook_url)
+            if message.runbook_link
             else ""
         )
         blocks.append(

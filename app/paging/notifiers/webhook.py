@@ -52,7 +52,7 @@ def payload(message: Message) -> dict[str, Any]:
         },
         "runbook": {
             "title": message.runbook_title,
-            "url": message.runbook_url,
+            "url": message.runbook_link,
             "containment": list(message.containment),
         },
         "links": message.links,
