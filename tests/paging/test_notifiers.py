@@ -738,3 +738,79 @@ def test_every_channel_is_registered_under_its_contact_type() -> None:
     assert (
         isinstance(hook, webhook.WebhookNotifier) and hook.default_secret == derive(DEFAULT_SECRET).webhooks
     )
+
+
+# --- alert text and URLs that try to become markup or links ---------------------------------------
+
+
+def all_mrkdwn(body: dict[str, Any]) -> list[str]:
+    texts = [body["text"]]
+    for block in body["blocks"]:
+        objects = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+        texts += [p["text"] for p in objects if isinstance(p, dict) and p.get("type") == "mrkdwn"]
+    return texts
+
+
+def test_slack_escapes_every_alert_derived_string() -> None:
+    evil = "<!channel> <https://evil.example|Acknowledge here> & more"
+    message = make_message(
+        title=evil,
+        model="<!here>",
+        owner="<@U123>",
+        type="<!everyone>",
+        note=evil,
+        containment=(evil, "second"),
+        runbook_title=evil,
+    )
+
+    body = slack.payload(message)
+
+    texts = all_mrkdwn(body)
+    assert len(texts) == 8  # text, headline, four fields, note, containment
+    for text in texts:
+        assert "<!" not in text and "<@" not in text and "<https://evil.example" not in text
+    escaped = "&lt;!channel&gt; &lt;https://evil.example|Acknowledge here&gt; &amp; more"
+    assert body["text"] == f"SEV2 &lt;!everyone&gt;: {escaped} on &lt;!here&gt;"
+    assert escaped in texts[1] and escaped in texts[6]
+    assert texts[2:6] == [
+        "*Severity*\nSEV2",
+        "*Type*\n&lt;!everyone&gt;",
+        "*Model*\n&lt;!here&gt;",
+        "*Owner*\n&lt;@U123&gt;",
+    ]
+    assert f"1. {escaped}\n2. second\n<{RUNBOOK_URL}|Runbook: {escaped}>" in texts[7]
+    assert message.subject in json.dumps(body["blocks"][0])  # plain_text shows it as written
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://wiki.test/rb?a=1&b=2", "<https://wiki.test/rb?a=1&amp;b=2|Runbook: R>"),
+        ("https://wiki.test/rb|fake>x", "<https://wiki.test/rb%7Cfake&gt;x|Runbook: R>"),
+        ("https://wiki.test/<!channel>", "<https://wiki.test/&lt;!channel&gt;|Runbook: R>"),
+    ],
+)
+def test_slack_runbook_link_cannot_end_early(url: str, expected: str) -> None:
+    body = slack.payload(make_message(runbook_url=url, runbook_title="R"))
+    assert all_mrkdwn(body)[-1].endswith("\n" + expected)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "data:text/html,x", "JAVASCRIPT:alert(1)", " https://x.test", "//evil.test"],
+)
+def test_a_runbook_url_that_is_not_http_becomes_no_link_anywhere(url: str) -> None:
+    message = make_message(runbook_url=url)
+
+    slack_body = json.dumps(slack.payload(message))
+    pd_body = pagerduty.payload(ROUTING_KEY, message)
+    hook_body = webhook.payload(message)
+    mail = email_channel.build(message, "alice@example.com", "bridge@example.com")
+    text, html = parts(mail)
+
+    assert message.runbook_link is None
+    assert url.strip() not in slack_body and "Runbook" not in slack_body
+    assert pd_body["payload"]["custom_details"]["runbook"] is None
+    assert [link["text"] for link in pd_body["links"]] == ["Incident in incident-bridge"]
+    assert hook_body["runbook"]["url"] is None
+    assert url.strip() not in text and url.strip() not in html and "Runbook" not in html
