@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from app.catalog.loader import load_catalog
+from app.instance.keys import derive
 from app.paging.links import sign, verify
 from tests.support import load_fixture_requests
 from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
@@ -27,6 +28,7 @@ from tests.web.conftest import RUNBOOKS_DIR, SECRET_KEY, Bridge, Mailbox
 pytestmark = pytest.mark.e2e
 
 MAIL_TIMEOUT = 10.0
+LINKS_KEY = derive(SECRET_KEY).links  # links are signed with their own key, not the master key
 RECIPIENT = "alice"
 RECIPIENT_ADDRESS = "alice@example.com"
 B64_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
@@ -125,7 +127,7 @@ def test_page_email_carries_a_signed_acknowledge_link(paged: Paged) -> None:
     text = body_of(paged.mail, "plain")
     assert f"Acknowledge: {paged.ack_url}" in text.splitlines(), text
     assert paged.ack_url.startswith(f"{paged.bridge.url}/a/")
-    claims = verify(SECRET_KEY, paged.ack_url.rsplit("/", 1)[1], datetime.now(UTC))
+    claims = verify(LINKS_KEY, paged.ack_url.rsplit("/", 1)[1], datetime.now(UTC))
     assert (claims.incident_id, claims.recipient, claims.action) == (
         paged.incident_id,
         RECIPIENT,
@@ -272,7 +274,7 @@ def test_expired_link_is_refused(paged: Paged, new_page: Callable[..., Any]) -> 
     from playwright.sync_api import expect
 
     expired_at = datetime.now(UTC) - timedelta(minutes=1)
-    token = sign(SECRET_KEY, paged.incident_id, RECIPIENT, "acknowledge", expires_at=expired_at)
+    token = sign(LINKS_KEY, paged.incident_id, RECIPIENT, "acknowledge", expires_at=expired_at)
     url = f"{paged.bridge.url}/a/{token}"
     page = new_page()
     response = page.goto(url)
@@ -403,7 +405,7 @@ def test_javascript_runbook_url_never_becomes_a_link(bridge: Bridge, new_page: C
     incident = bridge.incident(ids[0])
     assert incident["runbook"] is None, "a javascript: runbook_url was kept as the incident's runbook"
 
-    token = sign(SECRET_KEY, ids[0], RECIPIENT, "acknowledge", datetime.now(UTC) + timedelta(hours=1))
+    token = sign(LINKS_KEY, ids[0], RECIPIENT, "acknowledge", datetime.now(UTC) + timedelta(hours=1))
     page = new_page()
     response = page.goto(f"{bridge.url}/a/{token}")
     assert response is not None and response.status == 200
