@@ -22,7 +22,9 @@ class Notification(Base):
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)  # receivers dedupe on it
     recipient: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(20))
-    contact: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # A reference to the contact (app/paging/contacts.py), never a copy: no URL, key or secret.
+    # Rows from older versions hold a full copy; the column keeps its name.
+    contact_ref: Mapped[dict[str, Any]] = mapped_column("contact", JSONType)
     kind: Mapped[str] = mapped_column(
         String(20)
     )  # page, escalation, severity, acknowledge, resolve, fallback

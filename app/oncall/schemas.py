@@ -37,7 +37,7 @@ class EmailContact(Strict):
 class WebhookContact(Strict):
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
-    secret: str | None = None  # HMAC key for the signature header; BRIDGE_SECRET_KEY when unset
+    secret: str | None = None  # HMAC key of the signatures; the install's webhook key when unset
     urgency: list[Urgency] = Field(default_factory=_any_urgency)
 
 

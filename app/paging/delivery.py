@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, assert_never
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
 
 from app.catalog.loader import Catalog
 from app.config import Settings
@@ -25,12 +24,13 @@ from app.incidents.service import SYSTEM_ACTOR, record
 from app.instance.keys import Keys
 from app.models import Incident, Notification
 from app.oncall.schemas import Contact
-from app.paging import metrics, outcome, repository, service
+from app.paging import contacts, metrics, outcome, repository, service
 from app.paging.links import links_for
 from app.paging.message import Message
-from app.paging.notifiers import DeliveryError, Notifier, build_notifiers
+from app.paging.notifiers import DeliveryError, Notifier, build_notifiers, quiet_http_loggers
 from app.paging.outcome import PERMANENT, RETRYABLE, Cancelled, Delivered, Failure, GiveUp, Retry
 from app.paging.repository import LEASE
+from app.urls import safe_link
 from app.vocabulary import (
     CANCELLED,
     DELIVERED,
@@ -45,29 +45,18 @@ from app.vocabulary import (
 __all__ = ["LEASE", "Dispatcher", "build_message", "parse_contact"]
 
 log = logging.getLogger(__name__)
-CONTACT: TypeAdapter[Contact] = TypeAdapter(Contact)
-
-
-def parse_contact(data: dict[str, Any]) -> Contact:
-    """The typed contact of a notification row; a row that does not parse can never be sent."""
-    try:
-        return CONTACT.validate_python(data)
-    except ValidationError as exc:
-        # Name the fields only: the input may hold a webhook URL or a key.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise DeliveryError(f"invalid contact: {problems}", retryable=False) from None
+parse_contact = contacts.parse  # the typed contact of a full copy (rows of older versions)
 
 
 def build_message(
-    cfg: Catalog, settings: Settings, keys: Keys, row: Notification, incident: Incident, now: datetime
+    cfg: Catalog, settings: Settings, row: Notification, incident: Incident, now: datetime, links_key: str
 ) -> Message:
+    """What this row says now; links are signed with `links_key` (Keys.links)."""
     runbook = incident.runbook or {}
     book = cfg.runbooks.get(runbook.get("id") or "")
     links = links_for(
         settings.public_url,
-        keys.links,
+        links_key,
         incident.id,
         row.recipient,
         now,
@@ -93,7 +82,8 @@ def build_message(
         opened_at=incident.opened_at,
         urgency=service.urgency_of(cfg.oncall, incident.severity),
         runbook_title=runbook.get("title"),
-        runbook_url=runbook.get("url"),
+        # Only http(s) becomes a link, also for rows stored before URLs were checked on intake.
+        runbook_url=safe_link(runbook.get("url")),
         containment=tuple(book.containment) if book else (),
         links=links,
         note=note,
@@ -125,7 +115,10 @@ class Dispatcher:
         jitter: Callable[[], float] = outcome.jitter,
     ) -> None:
         self.db, self.config, self.settings, self.client, self.clock = db, config, settings, client, clock
-        self.keys = keys  # asked when the first page goes out: the master key may live in the database
+        # Asked when the first page goes out (the master key may live in the database): `links`
+        # signs the links in messages, `webhooks` is the default webhook key.
+        self.keys = keys
+        quiet_http_loggers()
         self._notifiers = notifiers
         self.jitter = jitter  # the backoff factor of each retry
         self.pool = ThreadPoolExecutor(settings.dispatch_workers, thread_name_prefix="page")
@@ -181,8 +174,8 @@ class Dispatcher:
             message: Message | None = None
             if not handled:
                 try:
-                    contact = parse_contact(row.contact)
-                    message = build_message(cfg, self.settings, self.keys(), row, incident, now)
+                    contact = contacts.resolve(cfg.oncall, row.contact_ref)
+                    message = build_message(cfg, self.settings, row, incident, now, self.keys().links)
                 except DeliveryError as exc:
                     error = exc
                 except Exception as exc:  # a page we cannot render must fail visibly, not loop

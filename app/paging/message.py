@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.urls import safe_link
 from app.vocabulary import ACKNOWLEDGE, FALLBACK, PAGE, RESOLVE, SEVERITY_RAISED, WAKING_KINDS
 
 SUBJECT_PREFIX: dict[str, str] = {
@@ -41,6 +42,11 @@ class Message:
     resolved_by: str | None = None
 
     @property
+    def runbook_link(self) -> str | None:
+        """The runbook URL when it may become a link (http or https), else None."""
+        return safe_link(self.runbook_url)
+
+    @property
     def _model_suffix(self) -> str:
         # Alert summaries often name the model already ("... on fraud-scorer").
         return f" on {self.model}" if self.model and self.model not in self.title else ""
@@ -68,8 +74,8 @@ class Message:
         if self.containment:
             lines += ["", "Contain first:"]
             lines += [f"  {i}. {step}" for i, step in enumerate(self.containment[:3], start=1)]
-        if self.runbook_url:
-            lines += ["", f"Runbook: {self.runbook_title or self.runbook_url} - {self.runbook_url}"]
+        if self.runbook_link:
+            lines += ["", f"Runbook: {self.runbook_title or self.runbook_link} - {self.runbook_link}"]
         if self.links:
             lines += [""]
             if self.kind in WAKING_KINDS:

@@ -6,7 +6,6 @@ ids to the dispatcher after commit. Nothing here sends anything.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Escalation, Incident, Notification
 from app.oncall.config import OncallConfig, Policy
 from app.oncall.service import resolve_targets
-from app.paging import metrics, repository
+from app.paging import contacts, metrics, repository
 from app.paging.escalation import schedule
 from app.paging.repository import LEASE
 from app.vocabulary import (
@@ -36,9 +35,9 @@ from app.vocabulary import (
 Pages = list[Notification]
 
 
-def contact_key(contact: dict[str, Any]) -> str:
-    """One contact method, comparable across rows."""
-    return json.dumps(contact, sort_keys=True)
+def contact_key(stored: dict[str, Any]) -> str:
+    """One contact method, comparable across rows (references and older full copies alike)."""
+    return contacts.key(stored)
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,14 @@ def urgency_of(oncall: OncallConfig, severity: str) -> str:
 
 
 def _notification(
-    incident: Incident, recipient: str, contact: dict[str, Any], kind: str, step: int | None, now: datetime
+    incident: Incident, recipient: str, ref: contacts.Reference, kind: str, step: int | None, now: datetime
 ) -> Notification:
     return Notification(
         incident_id=incident.id,
         delivery_id=str(uuid.uuid4()),
         recipient=recipient,
-        channel=contact["type"],
-        contact=contact,
+        channel=ref["type"],
+        contact_ref=ref,
         kind=kind,
         step=step,
         # Born claimed by this process, which sends it right after commit without another write.
@@ -101,9 +100,9 @@ def page_people(
     rows = []
     for person_id in people:
         for contact in oncall.people[person_id].contact:
-            data = contact.model_dump()
-            if urgency in contact.urgency and (person_id, contact_key(data)) not in (skip or set()):
-                rows.append(_notification(incident, person_id, data, kind, step, now))
+            ref = contacts.reference(contacts.PERSON, person_id, contact)
+            if urgency in contact.urgency and (person_id, contact_key(ref)) not in (skip or set()):
+                rows.append(_notification(incident, person_id, ref, kind, step, now))
     session.add_all(rows)
     return rows
 
@@ -181,7 +180,7 @@ def on_severity_raised(session: Session, oncall: OncallConfig, incident: Inciden
     pages = repository.paged_contacts(session, incident.id, (DELIVERED, SENDING, PENDING))
     people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in oncall.people]
     # A page not yet delivered is rendered when sent, so it will already show the new severity.
-    waiting = {(n.recipient, contact_key(n.contact)) for n in pages if n.status != DELIVERED}
+    waiting = {(n.recipient, contact_key(n.contact_ref)) for n in pages if n.status != DELIVERED}
     return page_people(session, oncall, incident, people, SEVERITY_RAISED, None, now, skip=waiting)
 
 
@@ -204,11 +203,12 @@ def after_action(session: Session, incident: Incident, action: str, now: datetim
     for sent in repository.paged_contacts(session, incident.id):
         if action == ACKNOWLEDGE and sent.channel != "pagerduty":
             continue
-        ident = (sent.recipient, contact_key(sent.contact))
+        ident = (sent.recipient, contact_key(sent.contact_ref))
         if ident in seen:
             continue
         seen.add(ident)
-        rows.append(_notification(incident, sent.recipient, sent.contact, action, None, now))
+        ref = contacts.as_reference(sent.recipient, sent.contact_ref)
+        rows.append(_notification(incident, sent.recipient, ref, action, None, now))
     session.add_all(rows)
     return rows
 
@@ -221,7 +221,14 @@ def fallback(
     if failed.kind not in (PAGE, SEVERITY_RAISED) or team is None or not team.fallback:
         return []
     rows = [
-        _notification(incident, f"team:{team.id}", contact.model_dump(), FALLBACK, failed.step, now)
+        _notification(
+            incident,
+            f"{contacts.TEAM_PREFIX}{team.id}",
+            contacts.reference(contacts.TEAM, team.id, contact),
+            FALLBACK,
+            failed.step,
+            now,
+        )
         for contact in team.fallback
     ]
     session.add_all(rows)

@@ -336,7 +336,7 @@ def test_the_dispatcher_hands_each_channel_its_typed_contact(
     incident_id = fire_one(paging_client, fixture_body(1))
     hook = webhook_page(paging_client, incident_id)
     dispatcher = dispatcher_of(paging_client)
-    dispatcher.notifiers = {**dispatcher.notifiers, "webhook": Recording()}
+    dispatcher._notifiers = {**dispatcher.notifiers(), "webhook": Recording()}
     set_clock(paging_client, utcnow() + LEASE + SECOND)
 
     assert dispatcher.deliver(hook.id) == "delivered"
@@ -377,7 +377,7 @@ def test_a_contact_that_cannot_go_by_its_channel_is_a_permanent_failure(
 ) -> None:
     incident_id = fire_one(paging_client, fixture_body(1))
     hook = webhook_page(paging_client, incident_id)
-    rewrite_row(paging_client, hook.id, contact=contact)
+    rewrite_row(paging_client, hook.id, contact_ref=contact)
     set_clock(paging_client, utcnow() + LEASE + SECOND)
 
     assert dispatcher_of(paging_client).deliver(hook.id) == "failed"

@@ -6,8 +6,6 @@ Runs against SQLite and, when BRIDGE_TEST_DATABASE_URL is set, PostgreSQL.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,9 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
-from app.config import DEFAULT_SECRET, Settings
+from app.config import Settings
 from app.db import utcnow
+from app.instance.keys import derive
 from app.main import create_app
 from app.paging.links import verify
 from tests.paging.conftest import (
@@ -43,9 +43,11 @@ from tests.paging.conftest import (
     wait_settled,
     wait_until,
 )
+from tests.paging.standard_webhooks import verifies_legacy, verifies_standard
 from tests.support import metric
 
-OWN_SECRET = "paging-tests-own-secret-key"
+OWN_SECRET = "pag1ng-Tests-own-K3y-0123456789abcdefXYZ"
+OLD_DEFAULT_SECRET = "development-only-secret-change-me"  # the public key older versions signed with
 HANG_GUARD = 60.0  # seconds: long enough for any loaded machine, short of hanging CI forever
 ACCURACY_KEY = 'accuracy-drop:{alertname="ModelAccuracyDrop",model="fraud-scorer"}'
 
@@ -123,8 +125,10 @@ def test_new_incident_pages_the_on_call_person_on_every_contact_method(
 
 @pytest.fixture
 def signing_client(paging_settings: Settings) -> Iterator[TestClient]:
-    """The paging app with a secret key of its own instead of the development default."""
-    with TestClient(create_app(paging_settings.model_copy(update={"secret_key": OWN_SECRET}))) as client:
+    """The paging app with a secret key of its own."""
+    with TestClient(
+        create_app(paging_settings.model_copy(update={"secret_key": SecretStr(OWN_SECRET)}))
+    ) as client:
         yield client
 
 
@@ -132,18 +136,20 @@ def test_webhook_page_is_signed_and_carries_delivery_id_and_links(
     signing_client: TestClient, receiver: HttpReceiver
 ) -> None:
     paging_client = signing_client
-    secret = OWN_SECRET
+    keys = derive(OWN_SECRET)
     incident_id = fire_one(paging_client, fixture_body(1))
     (hook,) = receiver.wait_for(1, "/alice")
 
-    timestamp = hook.headers["x-incident-bridge-timestamp"]
+    timestamp = hook.headers["webhook-timestamp"]
     assert abs(int(timestamp) - time.time()) < 60
-    signed = timestamp.encode() + b"." + hook.body
-    expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(hook.headers["x-incident-bridge-signature"], expected)
-    # Signed with the configured key, not with the built-in development default.
-    default = "sha256=" + hmac.new(DEFAULT_SECRET.encode(), signed, hashlib.sha256).hexdigest()
-    assert hook.headers["x-incident-bridge-signature"] != default
+    assert hook.headers["webhook-id"] == hook.delivery_id
+    # alice's webhook has no secret of its own: it is signed with the install's webhook key,
+    assert verifies_standard(keys.webhooks, hook.headers, hook.body)
+    assert verifies_legacy(keys.webhooks, hook.headers, hook.body)
+    # which is neither the key of the links nor the master key (nor the development default).
+    for other in (keys.links, OWN_SECRET, derive(OLD_DEFAULT_SECRET).webhooks):
+        assert not verifies_standard(other, hook.headers, hook.body)
+        assert not verifies_legacy(other, hook.headers, hook.body)
 
     body = hook.json
     wait_settled(paging_client)
@@ -156,10 +162,15 @@ def test_webhook_page_is_signed_and_carries_delivery_id_and_links(
     now = utcnow()
     for action, url in links.items():
         assert url.startswith("http://bridge.test/a/")
-        claims = verify(secret, url.removeprefix("http://bridge.test/a/"), now)
+        claims = verify(keys.links, url.removeprefix("http://bridge.test/a/"), now)
         assert (claims.incident_id, claims.recipient, claims.action) == (incident_id, "alice", action)
         assert timedelta(hours=23) < claims.expires_at - now <= timedelta(hours=24)
-    assert paging_client.get(urlsplit(links["view"]).path).status_code == 200
+
+
+def test_a_paged_link_opens_its_page(signing_client: TestClient, receiver: HttpReceiver) -> None:
+    fire_one(signing_client, fixture_body(1))
+    (hook,) = receiver.wait_for(1, "/alice")
+    assert signing_client.get(urlsplit(hook.json["links"]["view"]).path).status_code == 200
 
 
 def test_escalation_follows_the_policy_then_repeats_once(

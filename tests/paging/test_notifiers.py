@@ -3,11 +3,10 @@ email over a real in-process SMTP server."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import email
 import email.policy
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -22,10 +21,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from app.config import Settings, SmtpSettings
+from app.instance.keys import derive
 from app.oncall.schemas import EmailContact, PagerDutyContact, SlackContact, WebhookContact
 from app.paging.message import Message
 from app.paging.notifiers import DeliveryError, build_notifiers, http, pagerduty, slack, webhook
 from app.paging.notifiers import email as email_channel
+from tests.paging.standard_webhooks import verifies_legacy, verifies_standard
 from tests.support import free_port
 
 PUBLIC = "http://bridge.test"
@@ -276,10 +277,8 @@ def send_webhook(contact: WebhookContact, message: Message) -> httpx.Request:
     return request
 
 
-def expected_signature(secret: str, request: httpx.Request) -> str:
-    timestamp = request.headers["X-Incident-Bridge-Timestamp"]
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + request.content, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def lower(request: httpx.Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
 
 
 def test_webhook_body_and_headers() -> None:
@@ -314,28 +313,58 @@ def test_webhook_body_and_headers() -> None:
     assert before <= int(request.headers["X-Incident-Bridge-Timestamp"]) <= after
 
 
-def test_webhook_signature_uses_the_default_secret() -> None:
+def test_webhook_signatures_verify_with_the_default_secret() -> None:
     request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL, secret=None), make_message())
 
-    assert request.headers["X-Incident-Bridge-Signature"] == expected_signature(DEFAULT_SECRET, request)
+    headers = lower(request)
+    assert headers["webhook-id"] == headers["x-incident-bridge-delivery"] == make_message().delivery_id
+    assert headers["webhook-timestamp"] == headers["x-incident-bridge-timestamp"]
+    assert headers["webhook-signature"].startswith("v1,")
+    assert verifies_standard(DEFAULT_SECRET, headers, request.content)
+    assert verifies_legacy(DEFAULT_SECRET, headers, request.content)
 
 
-def test_webhook_signature_uses_the_contacts_own_secret() -> None:
-    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL, secret="alice-only"), make_message())
+@pytest.mark.parametrize(
+    "secret",
+    ["alice-only", "whsec_" + base64.b64encode(b"alice's own 24 random bytes").decode()],
+    ids=["text", "whsec"],
+)
+def test_webhook_signatures_use_the_contacts_own_secret(secret: str) -> None:
+    request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL, secret=secret), make_message())
 
-    signature = request.headers["X-Incident-Bridge-Signature"]
-    assert signature == expected_signature("alice-only", request)
-    assert signature != expected_signature(DEFAULT_SECRET, request)
+    headers = lower(request)
+    assert verifies_standard(secret, headers, request.content)
+    assert verifies_legacy(secret, headers, request.content)
+    assert not verifies_standard(DEFAULT_SECRET, headers, request.content)
+    assert not verifies_legacy(DEFAULT_SECRET, headers, request.content)
 
 
-def test_webhook_signature_covers_the_timestamp_and_body() -> None:
+def test_webhook_signatures_cover_the_delivery_id_timestamp_and_body() -> None:
     request = send_webhook(WebhookContact(type="webhook", url=HOOK_URL), make_message())
-    timestamp = request.headers["X-Incident-Bridge-Timestamp"]
-    signature = request.headers["X-Incident-Bridge-Signature"]
+    headers, body = lower(request), request.content
+    assert verifies_standard(DEFAULT_SECRET, headers, body) and verifies_legacy(DEFAULT_SECRET, headers, body)
 
-    assert webhook.signature(DEFAULT_SECRET, timestamp, request.content) == signature
-    assert webhook.signature(DEFAULT_SECRET, str(int(timestamp) + 1), request.content) != signature
-    assert webhook.signature(DEFAULT_SECRET, timestamp, request.content + b" ") != signature
+    other_id = {**headers, "webhook-id": "another-id", "x-incident-bridge-delivery": "another-id"}
+    later = str(int(headers["webhook-timestamp"]) + 1)
+    other_time = {**headers, "webhook-timestamp": later, "x-incident-bridge-timestamp": later}
+    for changed_headers, changed_body in ((other_id, body), (other_time, body), (headers, body + b" ")):
+        assert not verifies_standard(DEFAULT_SECRET, changed_headers, changed_body)
+        assert not verifies_legacy(DEFAULT_SECRET, changed_headers, changed_body)
+
+
+def test_webhook_signature_changes_with_the_delivery_id() -> None:
+    first = send_webhook(WebhookContact(type="webhook", url=HOOK_URL), make_message())
+    second = send_webhook(
+        WebhookContact(type="webhook", url=HOOK_URL), make_message(delivery_id="another-delivery")
+    )
+
+    assert lower(second)["webhook-id"] == "another-delivery"
+    assert lower(first)["webhook-signature"] != lower(second)["webhook-signature"]
+    assert lower(first)["x-incident-bridge-signature"] != lower(second)["x-incident-bridge-signature"]
+    # Our signing code agrees with the verifier written from the spec.
+    timestamp = lower(first)["webhook-timestamp"]
+    signed = webhook.signature(DEFAULT_SECRET, make_message().delivery_id, timestamp, first.content)
+    assert signed == lower(first)["x-incident-bridge-signature"]
 
 
 # --- shared HTTP POST -----------------------------------------------------------------------------
@@ -349,7 +378,9 @@ def post_with(response: httpx.Response | Exception) -> httpx.Response:
         else:
             route.mock(return_value=response)
         with httpx.Client() as client:
-            return http.post(client, HOOK_URL, b"{}", {"Content-Type": "application/json"})
+            return http.post(
+                client, HOOK_URL, b"{}", {"Content-Type": "application/json"}, "webhook", make_message()
+            )
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
@@ -362,8 +393,8 @@ def test_post_retryable_statuses(status: int) -> None:
     with pytest.raises(DeliveryError) as excinfo:
         post_with(httpx.Response(status, text="try later"))
     assert excinfo.value.retryable is True
-    assert f"HTTP {status}" in str(excinfo.value)
-    assert "try later" in str(excinfo.value)
+    # The channel, the recipient and the status: never the URL, nor a body that may echo it.
+    assert str(excinfo.value) == f"webhook to alice: HTTP {status}"
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 413, 422])
@@ -371,7 +402,7 @@ def test_post_permanent_statuses(status: int) -> None:
     with pytest.raises(DeliveryError) as excinfo:
         post_with(httpx.Response(status, text="no such hook"))
     assert excinfo.value.retryable is False
-    assert f"HTTP {status}" in str(excinfo.value)
+    assert str(excinfo.value) == f"webhook to alice: HTTP {status}"
 
 
 @pytest.mark.parametrize(
@@ -388,13 +419,15 @@ def test_post_network_errors_are_retryable(error: Exception) -> None:
     with pytest.raises(DeliveryError) as excinfo:
         post_with(error)
     assert excinfo.value.retryable is True
+    assert str(excinfo.value) == f"webhook to alice: {type(error).__name__}"
 
 
 def test_post_to_a_closed_port_is_retryable() -> None:
     port = free_port()
     with httpx.Client(timeout=2) as client, pytest.raises(DeliveryError) as excinfo:
-        http.post(client, f"http://127.0.0.1:{port}/hook", b"{}", {})
+        http.post(client, f"http://127.0.0.1:{port}/hook", b"{}", {}, "slack", make_message())
     assert excinfo.value.retryable is True
+    assert str(excinfo.value) == "slack to alice: ConnectError"
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -404,9 +437,11 @@ def test_post_redirect_is_not_a_delivery(status: int) -> None:
         mock.post(HOOK_URL).mock(return_value=httpx.Response(status, headers={"Location": elsewhere}))
         followed = mock.post(elsewhere).mock(return_value=httpx.Response(200))
         with httpx.Client() as client, pytest.raises(DeliveryError) as excinfo:
-            http.post(client, HOOK_URL, b"{}", {"Content-Type": "application/json"})
+            http.post(
+                client, HOOK_URL, b"{}", {"Content-Type": "application/json"}, "webhook", make_message()
+            )
     assert excinfo.value.retryable is False
-    assert str(excinfo.value) == f"HTTP {status} from {HOOK_URL}: "
+    assert str(excinfo.value) == f"webhook to alice: HTTP {status}"
     assert followed.call_count == 0
 
 
@@ -427,6 +462,8 @@ def test_channels_raise_delivery_errors(channel: str) -> None:
                     WebhookContact(type="webhook", url=url), make_message()
                 )
     assert excinfo.value.retryable is True
+    assert str(excinfo.value) == f"{channel} to alice: HTTP 503"
+    assert url not in str(excinfo.value) and ROUTING_KEY not in str(excinfo.value)
 
 
 # --- email: building the message ------------------------------------------------------------------
@@ -654,13 +691,13 @@ def test_settings_group_the_smtp_fields(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_settings_hide_the_secret_key_and_tokens() -> None:
     settings = Settings(
-        secret_key="a-real-secret-key-of-this-install",
+        secret_key="a-Real-k3y-of-this-install-0123456789",
         api_token="api-token-value",
         webhook_token="webhook-token-value",
         _env_file=None,  # type: ignore[call-arg]
     )
 
-    for secret in ("a-real-secret-key-of-this-install", "api-token-value", "webhook-token-value"):
+    for secret in ("a-Real-k3y-of-this-install-0123456789", "api-token-value", "webhook-token-value"):
         assert secret not in repr(settings)
 
 
@@ -682,11 +719,10 @@ def test_smtp_defaults_come_from_settings() -> None:
 def test_every_channel_is_registered_under_its_contact_type() -> None:
     settings = Settings(
         pagerduty_events_url=EVENTS_URL,
-        secret_key=DEFAULT_SECRET,
         _env_file=None,  # type: ignore[call-arg]
     )
     with httpx.Client() as client:
-        notifiers = build_notifiers(settings, client)
+        notifiers = build_notifiers(settings, client, derive(DEFAULT_SECRET))
 
     assert {name: type(n) for name, n in notifiers.items()} == {
         "email": email_channel.EmailNotifier,
@@ -698,4 +734,82 @@ def test_every_channel_is_registered_under_its_contact_type() -> None:
     pd = notifiers["pagerduty"]
     assert isinstance(pd, pagerduty.PagerDutyNotifier) and pd.events_url == EVENTS_URL
     hook = notifiers["webhook"]
-    assert isinstance(hook, webhook.WebhookNotifier) and hook.default_secret == DEFAULT_SECRET
+    assert (
+        isinstance(hook, webhook.WebhookNotifier) and hook.default_secret == derive(DEFAULT_SECRET).webhooks
+    )
+
+
+# --- alert text and URLs that try to become markup or links ---------------------------------------
+
+
+def all_mrkdwn(body: dict[str, Any]) -> list[str]:
+    texts = [body["text"]]
+    for block in body["blocks"]:
+        objects = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+        texts += [p["text"] for p in objects if isinstance(p, dict) and p.get("type") == "mrkdwn"]
+    return texts
+
+
+def test_slack_escapes_every_alert_derived_string() -> None:
+    evil = "<!channel> <https://evil.example|Acknowledge here> & more"
+    message = make_message(
+        title=evil,
+        model="<!here>",
+        owner="<@U123>",
+        type="<!everyone>",
+        note=evil,
+        containment=(evil, "second"),
+        runbook_title=evil,
+    )
+
+    body = slack.payload(message)
+
+    texts = all_mrkdwn(body)
+    assert len(texts) == 8  # text, headline, four fields, note, containment
+    for text in texts:
+        assert "<!" not in text and "<@" not in text and "<https://evil.example" not in text
+    escaped = "&lt;!channel&gt; &lt;https://evil.example|Acknowledge here&gt; &amp; more"
+    assert body["text"] == f"SEV2 &lt;!everyone&gt;: {escaped} on &lt;!here&gt;"
+    assert escaped in texts[1] and escaped in texts[6]
+    assert texts[2:6] == [
+        "*Severity*\nSEV2",
+        "*Type*\n&lt;!everyone&gt;",
+        "*Model*\n&lt;!here&gt;",
+        "*Owner*\n&lt;@U123&gt;",
+    ]
+    assert f"1. {escaped}\n2. second\n<{RUNBOOK_URL}|Runbook: {escaped}>" in texts[7]
+    assert message.subject in json.dumps(body["blocks"][0])  # plain_text shows it as written
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://wiki.test/rb?a=1&b=2", "<https://wiki.test/rb?a=1&amp;b=2|Runbook: R>"),
+        ("https://wiki.test/rb|fake>x", "<https://wiki.test/rb%7Cfake&gt;x|Runbook: R>"),
+        ("https://wiki.test/<!channel>", "<https://wiki.test/&lt;!channel&gt;|Runbook: R>"),
+    ],
+)
+def test_slack_runbook_link_cannot_end_early(url: str, expected: str) -> None:
+    body = slack.payload(make_message(runbook_url=url, runbook_title="R"))
+    assert all_mrkdwn(body)[-1].endswith("\n" + expected)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "data:text/html,x", "JAVASCRIPT:alert(1)", " https://x.test", "//evil.test"],
+)
+def test_a_runbook_url_that_is_not_http_becomes_no_link_anywhere(url: str) -> None:
+    message = make_message(runbook_url=url)
+
+    slack_body = json.dumps(slack.payload(message))
+    pd_body = pagerduty.payload(ROUTING_KEY, message)
+    hook_body = webhook.payload(message)
+    mail = email_channel.build(message, "alice@example.com", "bridge@example.com")
+    text, html = parts(mail)
+
+    assert message.runbook_link is None
+    assert url.strip() not in slack_body and "Runbook" not in slack_body
+    assert pd_body["payload"]["custom_details"]["runbook"] is None
+    assert [link["text"] for link in pd_body["links"]] == ["Incident in incident-bridge"]
+    assert hook_body["runbook"]["url"] is None
+    assert url.strip() not in text and url.strip() not in html and "Runbook" not in html

@@ -49,6 +49,7 @@ class EmailNotifier:
         if not smtp.host:
             raise DeliveryError("email is not configured: set BRIDGE_SMTP_HOST", retryable=False)
         mail = build(message, contact.address, smtp.sender)
+        target = f"email to {message.recipient}"
         try:
             factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
             with factory(smtp.host, smtp.port, timeout=smtp.timeout) as client:
@@ -61,11 +62,13 @@ class EmailNotifier:
         except smtplib.SMTPRecipientsRefused as exc:
             # 4xx replies (mailbox busy, greylisting) are temporary, 5xx permanent (RFC 5321).
             temporary = all(code < 500 for code, _ in exc.recipients.values())
-            raise DeliveryError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
+            raise DeliveryError(
+                f"{target}: recipient refused: {exc.recipients}", retryable=temporary
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             # 5xx replies are permanent, 4xx temporary (RFC 5321).
             raise DeliveryError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
+                f"{target}: SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
             ) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"{target}: SMTP: {type(exc).__name__}: {exc}", retryable=True) from exc

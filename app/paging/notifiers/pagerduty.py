@@ -47,16 +47,15 @@ def payload(routing_key: str, message: Message) -> dict[str, Any]:
                 "incident_id": message.incident_id,
                 "owner": message.owner,
                 "contain_first": list(message.containment[:3]),
-                "runbook": message.runbook_url,
+                "runbook": message.runbook_link,
             },
         }
         links = (
             [{"href": message.links["view"], "text": "Incident in incident-bridge"}] if message.links else []
         )
-        if message.runbook_url:
-            links.append(
-                {"href": message.runbook_url, "text": f"Runbook: {message.runbook_title or ''}".strip()}
-            )
+        runbook_url = message.runbook_link
+        if runbook_url:
+            links.append({"href": runbook_url, "text": f"Runbook: {message.runbook_title or ''}".strip()})
         event["links"] = links
         event["client"] = "incident-bridge"
         if message.links:
@@ -74,4 +73,4 @@ class PagerDutyNotifier:
 
     def send(self, contact: PagerDutyContact, message: Message) -> None:
         body = orjson.dumps(payload(contact.routing_key, message))
-        post(self.client, self.events_url, body, {"Content-Type": "application/json"})
+        post(self.client, self.events_url, body, {"Content-Type": "application/json"}, self.channel, message)

@@ -1,4 +1,9 @@
-"""Slack incoming webhooks with Block Kit: what broke, containment first, buttons to act."""
+"""Slack incoming webhooks with Block Kit: what broke, containment first, buttons to act.
+
+Alert text reaches Slack as `mrkdwn`, where `<!channel>` is a mention and `<url|text>` a link:
+every alert-derived string is escaped (`&`, `<`, `>`, Slack's rule) and only http(s) URLs
+become links.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,25 @@ import orjson
 from app.oncall.schemas import SlackContact
 from app.paging.message import Message
 from app.paging.notifiers.http import post
+from app.urls import safe_link
 from app.vocabulary import WAKING_KINDS
 
 SEVERITY_EMOJI = {"SEV1": ":rotating_light:", "SEV2": ":red_circle:", "SEV3": ":large_orange_circle:"}
+
+
+def escape(text: str) -> str:
+    """Text shown as itself in mrkdwn: no mentions, links or dates (Slack's escaping rule)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str | None, text: str) -> str:
+    """`<url|text>` for an http(s) URL; the escaped text alone for anything else."""
+    safe = safe_link(url)
+    if safe is None:
+        return escape(text)
+    # `|` and `>` would end the URL part early; percent-encoding keeps the same address.
+    target = escape(safe).replace("|", "%7C")
+    return f"<{target}|{escape(text)}>"
 
 
 def _plain(text: str, limit: int = 150) -> dict[str, Any]:
@@ -22,23 +43,25 @@ def _plain(text: str, limit: int = 150) -> dict[str, Any]:
 def payload(message: Message) -> dict[str, Any]:
     emoji = SEVERITY_EMOJI.get(message.severity, ":large_yellow_circle:")
     fields = [
-        f"*Severity*\n{message.severity}",
-        f"*Type*\n{message.type.replace('_', ' ')}",
-        f"*Model*\n{message.model or 'unknown'}",
-        f"*Owner*\n{message.owner or 'unowned'}",
+        f"*Severity*\n{escape(message.severity)}",
+        f"*Type*\n{escape(message.type.replace('_', ' '))}",
+        f"*Model*\n{escape(message.model or 'unknown')}",
+        f"*Owner*\n{escape(message.owner or 'unowned')}",
     ]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(f"{message.subject}")},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} *{message.headline}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} *{escape(message.headline)}*"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if message.note:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": message.note[:2000]}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(message.note)[:2000]}]}
+        )
     if message.containment:
-        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(message.containment[:3], start=1))
+        steps = "\n".join(f"{i}. {escape(s)}" for i, s in enumerate(message.containment[:3], start=1))
         runbook = (
-            f"\n<{message.runbook_url}|Runbook: {message.runbook_title or 'open'}>"
-            if message.runbook_url
+            "\n" + link(message.runbook_url, f"Runbook: {message.runbook_title or 'open'}")
+            if message.runbook_link
             else ""
         )
         blocks.append(
@@ -76,8 +99,8 @@ def payload(message: Message) -> dict[str, Any]:
             }
         )
         blocks.append({"type": "actions", "elements": buttons})
-    # `text` is the notification fallback (phones, screen readers).
-    return {"text": message.headline, "blocks": blocks}
+    # `text` is the notification fallback (phones, screen readers), itself read as mrkdwn.
+    return {"text": escape(message.headline), "blocks": blocks}
 
 
 class SlackNotifier:
@@ -90,4 +113,11 @@ class SlackNotifier:
 
     def send(self, contact: SlackContact, message: Message) -> None:
         body = orjson.dumps(payload(message))
-        post(self.client, contact.webhook_url, body, {"Content-Type": "application/json"})
+        post(
+            self.client,
+            contact.webhook_url,
+            body,
+            {"Content-Type": "application/json"},
+            self.channel,
+            message,
+        )

@@ -1,0 +1,106 @@
+"""The migration that turns stored contact copies into references, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import build_engine
+from app.models import Incident, Notification
+from app.oncall.schemas import PagerDutyContact, SlackContact, WebhookContact
+from app.paging import contacts
+from tests.support import PG_SERVER_URL, ROOT, PgServer, require_postgres
+
+BEFORE = "2e707918bac3"  # the revision whose rows hold full contact copies
+NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+SLACK = {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T0/B0/SECRET", "urgency": ["high"]}
+HOOK = {
+    "type": "webhook",
+    "url": "https://hooks.test/in",
+    "secret": "hook-secret",
+    "urgency": ["high", "low"],
+}
+PD = {"type": "pagerduty", "routing_key": "0123456789abcdef0123456789abcdef", "urgency": ["high"]}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    server = PgServer(require_postgres(PG_SERVER_URL))
+    try:
+        yield server.create("bridge_migration")
+    finally:
+        server.drop_all()
+
+
+def upgrade(url: str, revision: str) -> None:
+    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    engine = build_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def page(incident_id: int, n: int, recipient: str, contact: dict[str, Any]) -> Notification:
+    return Notification(
+        incident_id=incident_id,
+        delivery_id=f"00000000-0000-0000-0000-00000000000{n}",
+        recipient=recipient,
+        channel=contact["type"],
+        contact_ref=contact,
+        kind="page",
+        status="pending",
+        attempts=1,
+        next_attempt_at=NOW,
+        created_at=NOW,
+    )
+
+
+def test_stored_copies_become_references(fresh_url: str) -> None:
+    upgrade(fresh_url, BEFORE)
+    engine = build_engine(fresh_url)
+
+    with Session(engine) as session, session.begin():
+        incident = Incident(
+            key="k", rule="r", status="triggered", type="safety", severity="SEV1", title="t",
+            labels={}, opened_at=NOW, last_alert_at=NOW, updated_at=NOW,
+        )  # fmt: skip
+        session.add(incident)
+        session.flush()
+        ref = contacts.reference("person", "bob", WebhookContact.model_validate(HOOK))
+        session.add_all(
+            [
+                page(incident.id, 1, "bob", SLACK),
+                page(incident.id, 2, "bob", PD),
+                page(incident.id, 3, "team:risk-ml", HOOK),
+                page(incident.id, 4, "bob", ref),  # already a reference: left alone
+            ]
+        )
+    upgrade(fresh_url, "head")
+
+    with Session(engine) as session:
+        stored = [n.contact_ref for n in session.scalars(select(Notification).order_by(Notification.id))]
+    engine.dispose()
+    assert stored == [
+        contacts.reference("person", "bob", SlackContact.model_validate(SLACK)),
+        contacts.reference("person", "bob", PagerDutyContact.model_validate(PD)),
+        contacts.reference("team", "risk-ml", WebhookContact.model_validate(HOOK)),
+        ref,
+    ]
+    text = repr(stored)
+    for secret in ("SECRET", "hook-secret", PD["routing_key"], "https://"):
+        assert secret not in text
