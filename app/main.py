@@ -145,8 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(web.__file__).parent / "static"), name="static")
     errors.install(app)
     app.include_router(webhook_router)
-    app.include_router(incidents_router, dependencies=[Depends(require_api_token)])
-    app.include_router(oncall_router, dependencies=[Depends(require_api_token)])
+    api = {"dependencies": [Depends(require_api_token)], "responses": errors.API_ERRORS}
+    app.include_router(incidents_router, **api)  # type: ignore[arg-type]
+    app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)
     app.include_router(ops_router)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.alerts.writer import IntakeWriter
@@ -87,6 +88,17 @@ def read_session(db: DatabaseDep) -> Iterator[Session]:
 ReadSession = Annotated[Session, Depends(read_session)]
 
 
-def require_api_token(request: Request, config: SettingsDep) -> None:
+API_TOKEN = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    description="`Authorization: Bearer <BRIDGE_API_TOKEN>`, needed when BRIDGE_API_TOKEN is set",
+)
+
+
+def require_api_token(
+    request: Request,
+    config: SettingsDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(API_TOKEN)],
+) -> None:
     """Every /api/ call needs `Authorization: Bearer <BRIDGE_API_TOKEN>` when it is set."""
     check_secret(request, config.api_token, allow_basic=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, OperationalError
 
 from app.errors import DomainError
@@ -16,6 +18,38 @@ log = logging.getLogger(__name__)
 UNHANDLED = Counter(
     "bridge_http_unhandled_errors", "Requests answered 500 because of a bug (each one is logged)"
 )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable code, a sentence for people, and the problems when several."""
+
+    error: str = Field(examples=["not_found"])
+    detail: str = Field(examples=["incident 42 not found"])
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="each problem, with `loc`, `msg` and `type`, when there are several"
+    )
+
+
+def described(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the error body."""
+    return {code: {"model": ErrorBody, "description": STATUS_TEXT[code]} for code in codes}
+
+
+STATUS_TEXT = {
+    400: "The request is malformed",
+    401: "A bearer token is required and was missing or wrong",
+    403: "Not allowed",
+    404: "No such thing",
+    408: "The request body did not arrive in time",
+    409: "The change conflicts with the incident's state",
+    413: "The request body is too large",
+    415: "The request body is not JSON",
+    422: "The request is not valid; `errors` lists each problem",
+    500: "A bug; it is logged and counted",
+    503: "The database cannot take the request right now; retry later",
+}
+# What any API route may answer besides its own success.
+API_ERRORS = described(401, 413, 422, 500, 503)
 
 
 def _domain_error(_: Request, exc: Exception) -> JSONResponse:

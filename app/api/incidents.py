@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from app.alerts import service as alerts
 from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep
+from app.api.errors import described
 from app.db import Database
 from app.flows.actions import perform
 from app.incidents import service
@@ -48,7 +49,7 @@ def list_incidents(
     return IncidentPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{incident_id}", response_model=IncidentDetail)
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=described(404))
 def get_incident(incident_id: IncidentId, session: ReadSession) -> IncidentDetail:
     """One incident with its alerts and its timeline."""
     incident = service.get(session, incident_id)
@@ -65,13 +66,13 @@ def _act(rt: Runtime, db: Database, incident_id: int, action: str, body: ActionI
     return ActionResult(changed=outcome.changed, incident=outcome.incident)
 
 
-@router.post("/{incident_id}/acknowledge", response_model=ActionResult)
+@router.post("/{incident_id}/acknowledge", response_model=ActionResult, responses=described(404, 409))
 def acknowledge(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
     """Acknowledge: someone is on it. Repeating it is harmless; a resolved incident is a 409."""
     return _act(rt, db, incident_id, ACKNOWLEDGE, body)
 
 
-@router.post("/{incident_id}/resolve", response_model=ActionResult)
+@router.post("/{incident_id}/resolve", response_model=ActionResult, responses=described(404, 409))
 def resolve(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
     """Resolve the incident. Repeating it is harmless."""
     return _act(rt, db, incident_id, RESOLVE, body)

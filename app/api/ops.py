@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel, Field
 
 from app.api.deps import RuntimeDep, SettingsDep
+from app.api.errors import described
 from app.catalog.loader import ConfigError
 from app.db import utcnow
 from app.instance import service as instance
@@ -27,7 +29,24 @@ async def healthz() -> str:
     return "ok"
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Any] = Field(description="`database`: ok or why not; `rules`: how many are loaded")
+
+
+class Reloaded(BaseModel):
+    reloaded: bool
+    rules: int | None = None
+    runbooks: int | None = None
+    problems: list[str] | None = Field(default=None, description="every problem, with file:line")
+    kept_rules: int | None = Field(default=None, description="the last good rules still in force")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the database does not take writes"}},
+)
 def readyz(rt: RuntimeDep) -> JSONResponse:
     """Ready to take traffic: the database takes a write (not only a read) and rules are loaded."""
     checks: dict[str, Any] = {}
@@ -45,13 +64,23 @@ def readyz(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics", response_class=PlainTextResponse, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+)
 def metrics() -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/-/reload")
+@router.post(
+    "/-/reload",
+    response_model=Reloaded,
+    responses={
+        **described(401, 500),
+        422: {"model": Reloaded, "description": "The new rules have problems; the last good ones stay"},
+    },
+    openapi_extra={"security": [{"apiToken": []}]},
+)
 def reload_rules(request: Request, rt: RuntimeDep, config: SettingsDep) -> JSONResponse:
     """Re-read the rules and runbooks; a failed reload keeps the last good rules (422)."""
     check_secret(request, config.api_token, allow_basic=False)

@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import CatalogDep
+from app.api.errors import described
 from app.errors import NotFound
 from app.web.rendering import TEMPLATES
 
 router = APIRouter(tags=["runbooks"])
 
 
-@router.get("/runbooks/{runbook_id}", response_class=HTMLResponse)
+@router.get("/runbooks/{runbook_id}", response_class=HTMLResponse, responses=described(404))
 def runbook_page(runbook_id: str, request: Request, catalog: CatalogDep) -> HTMLResponse:
     """A runbook, readable on a phone (the raw Markdown with ?format=md)."""
     book = catalog.runbooks.get(runbook_id)
