@@ -10,9 +10,17 @@ ALERTS_DEDUPLICATED = Counter(
     "Alerts that opened nothing new: duplicate (retry, HA peer, repeat) or grouped (joined an open incident)",
     ["reason"],
 )
+FINGERPRINT_MISMATCHES = Counter(
+    "bridge_alerts_fingerprint_mismatch",
+    "Alerts whose sent fingerprint is not the one of their labels (the labels' one is used)",
+)
 WEBHOOK_REQUESTS = Counter(
     "bridge_webhook_requests", "Webhook requests answered, by status code", ["source", "code"]
 )
+# 499: the sender closed the connection before its body arrived (its error, counted apart from 5xx).
+WEBHOOK_CODES = ("200", "400", "401", "408", "413", "415", "422", "499", "500", "503")
+for _code in WEBHOOK_CODES:
+    WEBHOOK_REQUESTS.labels("alertmanager", _code)
 WEBHOOK_SECONDS = Histogram(
     "bridge_webhook_duration_seconds",
     "Time from request to answer on the webhook endpoints",

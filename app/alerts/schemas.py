@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,8 +12,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Alertmanager sends Go's zero time for "not set".
 GO_ZERO_YEAR = 1
-# Sizes of the columns an alert's fields land in (app/models): alert.fingerprint, incident.model.
-# Incident keys need no limit here: the rules engine hashes long ones.
+# Sizes of the columns an alert's fields land in (app/models): incident.model. Incident keys need
+# no limit here: the rules engine hashes long ones. The sent fingerprint is not the stored identity
+# (16 hex digits, computed from the labels) but stays bounded like the column it once filled.
 MAX_FINGERPRINT = 64
 MAX_MODEL = 200
 NUL = "\x00"  # PostgreSQL takes it in neither text nor JSONB: refused on every database alike
@@ -74,7 +74,11 @@ class AmAlert(BaseModel):
     startsAt: StorableTime
     endsAt: StorableTime | None = None
     generatorURL: str = ""
-    fingerprint: str = Field(default="", max_length=MAX_FINGERPRINT)
+    fingerprint: str = Field(
+        default="",
+        max_length=MAX_FINGERPRINT,
+        description="As sent; the alert's identity is computed from its labels, as Alertmanager does",
+    )
 
     @model_validator(mode="after")
     def _storable(self) -> Self:
@@ -142,7 +146,11 @@ class AlertmanagerWebhook(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class AlertIn:
-    """One alert as the incident flow sees it, whatever monitor sent it."""
+    """One alert as the incident flow sees it, whatever monitor sent it.
+
+    `fingerprint` is the alert's identity (deduplication, resolution): always computed from the
+    labels, never taken from the sender. `sent_fingerprint` is what the sender claimed ("" if none).
+    """
 
     fingerprint: str
     status: str
@@ -152,15 +160,46 @@ class AlertIn:
     ends_at: datetime | None
     generator_url: str = ""
     source: str = "alertmanager"
+    sent_fingerprint: str = ""
 
 
-def label_fingerprint(labels: dict[str, str]) -> str:
-    """A stable fingerprint for monitors that do not send one."""
-    body = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
+# Prometheus model.LabelSet.Fingerprint() (prometheus/common model/signature.go,
+# labelSetToFingerprint): FNV-1a 64 over the names in byte order, each name and each value
+# followed by the separator byte 0xff; rendered as 16 lowercase hex digits (Fingerprint.String).
+FNV64_OFFSET = 14695981039346656037
+FNV64_PRIME = 1099511628211
+FNV64_MASK = 0xFFFFFFFFFFFFFFFF
+SEPARATOR = b"\xff"
+# Alertmanager resends the same label sets (retries, repeats, every alert of a group each time):
+# remember recent ones. Bounded in entries and in the size of what one entry may hold.
+_CACHE_ENTRIES = 8192
+_CACHE_MAX_BYTES = 1024
+_fingerprints: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def labelset_fingerprint(labels: Mapping[str, str]) -> str:
+    """The fingerprint Alertmanager and Prometheus compute for this label set."""
+    key = tuple(labels.items())
+    known = _fingerprints.get(key)
+    if known is not None:
+        return known
+    parts: list[bytes] = []
+    for name in sorted(labels):  # str order is UTF-8 byte order, as Go sorts
+        parts += (name.encode(), SEPARATOR, labels[name].encode(), SEPARATOR)
+    data = b"".join(parts)
+    value = FNV64_OFFSET
+    for byte in data:
+        value = ((value ^ byte) * FNV64_PRIME) & FNV64_MASK
+    fingerprint = f"{value:016x}"
+    if len(data) <= _CACHE_MAX_BYTES:
+        if len(_fingerprints) >= _CACHE_ENTRIES:
+            _fingerprints.pop(next(iter(_fingerprints)), None)  # the oldest entry
+        _fingerprints[key] = fingerprint
+    return fingerprint
 
 
 def from_alertmanager(payload: AlertmanagerWebhook) -> list[AlertIn]:
+    """The payload's alerts, identified by their labels (the sent fingerprint is kept as data)."""
     out = []
     for alert in payload.alerts:
         ends_at = alert.endsAt
@@ -168,13 +207,19 @@ def from_alertmanager(payload: AlertmanagerWebhook) -> list[AlertIn]:
             ends_at = None
         out.append(
             AlertIn(
-                fingerprint=alert.fingerprint or label_fingerprint(alert.labels),
+                fingerprint=labelset_fingerprint(alert.labels),
                 status=alert.status,
                 labels=alert.labels,
                 annotations=alert.annotations,
                 starts_at=alert.startsAt,
                 ends_at=ends_at,
                 generator_url=alert.generatorURL,
+                sent_fingerprint=alert.fingerprint,
             )
         )
     return out
+
+
+def fingerprint_mismatches(alerts: list[AlertIn]) -> int:
+    """How many alerts came with a fingerprint that is not the one of their labels."""
+    return sum(1 for a in alerts if a.sent_fingerprint and a.sent_fingerprint != a.fingerprint)

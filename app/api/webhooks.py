@@ -2,35 +2,112 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 from fastapi.responses import Response
-from pydantic import ValidationError
+from fastapi.security import HTTPBasic, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import SkipJsonSchema
+from starlette.requests import ClientDisconnect
 
 from app.alerts import metrics
-from app.alerts.schemas import AlertmanagerWebhook, error_message, from_alertmanager
+from app.alerts.schemas import (
+    AlertmanagerWebhook,
+    error_message,
+    fingerprint_mismatches,
+    from_alertmanager,
+)
 from app.alerts.writer import IntakeWriter
 from app.api.deps import runtime
+from app.config import Settings
 from app.errors import DomainError, MalformedBody, PayloadTooLarge, Unavailable
 from app.security import check_secret
 
 router = APIRouter(tags=["webhooks"])
 
+# How long a sender may take to deliver a whole body; a slower one gets 408 and the connection
+# closed, so a trickling client cannot hold a worker's connection forever. The setting
+# `webhook_body_timeout_seconds` wins when Settings has it; until then the same environment
+# variable is read here, once, at import.
+BODY_TIMEOUT_ENV = "BRIDGE_WEBHOOK_BODY_TIMEOUT_SECONDS"
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes without reading them all."""
+
+def _body_timeout_from_env() -> float:
+    raw = os.environ.get(BODY_TIMEOUT_ENV)
+    if raw is None:
+        return DEFAULT_BODY_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{BODY_TIMEOUT_ENV} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
+BODY_TIMEOUT_SECONDS = _body_timeout_from_env()
+
+
+def body_timeout(settings: Settings) -> float:
+    """Seconds allowed to receive a webhook body."""
+    configured = getattr(settings, "webhook_body_timeout_seconds", None)
+    return BODY_TIMEOUT_SECONDS if configured is None else float(configured)
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class BodyTimeout(DomainError):
+    status_code = 408
+    code = "request_timeout"
+
+
+class ClientClosedRequest(DomainError):
+    """The sender went away before its body arrived: its error, not ours (nginx's 499)."""
+
+    status_code = 499
+    code = "client_closed_request"
+
+
+def require_json(request: Request) -> None:
+    """Only `application/json` (any parameters, e.g. charset) is taken, as Alertmanager sends.
+
+    Browsers send text/plain, form and multipart bodies across origins without asking first
+    (no CORS preflight); refusing them keeps any web page from posting alerts. Other JSON
+    types (`application/*+json`) are refused too: no sender of this format uses them.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() != "application/json":
+        shown = content_type[:100] or "none"
+        raise UnsupportedMediaType(f"the body must be application/json; the content type was {shown}")
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refusing more than `limit` bytes without reading them all, and a body
+    that takes longer than `timeout` seconds to arrive."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {timeout:g} seconds") from None
+    except ClientDisconnect:
+        raise ClientClosedRequest("the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
@@ -56,10 +133,145 @@ def parse_alertmanager(body: bytes) -> AlertmanagerWebhook:
         raise ShapeError(exc) from None
 
 
-@router.post(
-    "/webhooks/alertmanager",
-    responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}},
+def closing_answer(exc: DomainError) -> Response:
+    """The error answer, closing the connection: the rest of an unread body is not waited for."""
+    body = orjson.dumps({"error": exc.code, "detail": exc.detail})
+    headers = {"Connection": "close"}
+    return Response(body, status_code=exc.status_code, media_type="application/json", headers=headers)
+
+
+# --- OpenAPI: what the endpoint takes and answers, documented without FastAPI parsing the body --
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer; `errors` is present on 422 only, naming each invalid field."""
+
+    error: str
+    detail: str
+    errors: list[FieldError] | SkipJsonSchema[None] = None
+
+
+class WebhookAccepted(BaseModel):
+    status: Literal["accepted"]
+    alerts: int
+    incidents: list[int]
+
+
+class _DocumentedBearer(HTTPBearer):
+    """Puts the scheme in the OpenAPI document; `check_secret` does the checking."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+class _DocumentedBasic(HTTPBasic):
+    """Puts the scheme in the OpenAPI document; `check_secret` does the checking."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+DOCUMENTED_BEARER = _DocumentedBearer(
+    scheme_name="webhookBearer", description="BRIDGE_WEBHOOK_TOKEN as the bearer token", auto_error=False
 )
+DOCUMENTED_BASIC = _DocumentedBasic(
+    scheme_name="webhookBasic",
+    description="Any user name, BRIDGE_WEBHOOK_TOKEN as the password",
+    auto_error=False,
+)
+
+
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    """`schema` with each `#/$defs/...` reference replaced by its definition (none is recursive)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, defs) for item in schema]
+    return schema
+
+
+def _request_schema() -> dict[str, Any]:
+    schema = AlertmanagerWebhook.model_json_schema(mode="validation")
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
+# A real Alertmanager 0.25 notification (tests/fixtures/alertmanager-0.25-webhooks.jsonl).
+EXAMPLE: dict[str, Any] = {
+    "receiver": "bridge",
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "FeatureDrift",
+                "feature": "tenure",
+                "model": "churn-model",
+                "severity": "warning",
+                "team": "risk-ml",
+            },
+            "annotations": {
+                "description": "auto",
+                "runbook_url": "https://runbooks.example/FeatureDrift",
+                "summary": "FeatureDrift on churn-model",
+            },
+            "startsAt": "2026-11-27T05:06:00.049512928Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example/graph?g0.expr=x",
+            "fingerprint": "a47d95dceb4671a0",
+        }
+    ],
+    "groupLabels": {"alertname": "FeatureDrift", "model": "churn-model"},
+    "commonLabels": {
+        "alertname": "FeatureDrift",
+        "feature": "tenure",
+        "model": "churn-model",
+        "severity": "warning",
+        "team": "risk-ml",
+    },
+    "commonAnnotations": {
+        "description": "auto",
+        "runbook_url": "https://runbooks.example/FeatureDrift",
+        "summary": "FeatureDrift on churn-model",
+    },
+    "externalURL": "http://vm:19093",
+    "version": "4",
+    "groupKey": '{}:{alertname="FeatureDrift", model="churn-model"}',
+    "truncatedAlerts": 0,
+}
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": _request_schema(), "example": EXAMPLE}},
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": WebhookAccepted, "description": "Stored durably; the incidents the alerts touched"},
+    400: _error("The body is not valid JSON"),
+    401: _error("Missing or wrong credentials (when BRIDGE_WEBHOOK_TOKEN is set)"),
+    408: _error("The body did not arrive in time; the connection is closed"),
+    413: _error("The body exceeds BRIDGE_MAX_BODY_BYTES"),
+    415: _error("The content type is not application/json"),
+    422: _error("The body is not an Alertmanager version 4 webhook, or holds what cannot be stored"),
+    500: _error("A bug; it is logged. Alertmanager retries"),
+    503: _error("The alerts could not be stored now (starting, database unavailable); retry"),
+}
+
+
 async def alertmanager_webhook(request: Request) -> Response:
     """Receive a Prometheus Alertmanager webhook (version 4); 200 once stored durably."""
     started = time.perf_counter()
@@ -68,13 +280,22 @@ async def alertmanager_webhook(request: Request) -> Response:
         rt = runtime(request)  # called directly: no dependency resolution on the hot path
         settings = rt.settings
         check_secret(request, settings.webhook_token, allow_basic=True)
-        body = await read_body(request, settings.max_body_bytes)
+        require_json(request)
+        try:
+            body = await read_body(request, settings.max_body_bytes, body_timeout(settings))
+        except (BodyTimeout, PayloadTooLarge) as exc:
+            code = exc.status_code
+            return closing_answer(exc)
         payload = parse_alertmanager(body)
         if rt.writer is None:
             raise Unavailable("the service is starting")
         writer: IntakeWriter[Any] = rt.writer
-        incident_ids = await writer.submit(from_alertmanager(payload))
+        alerts = from_alertmanager(payload)
+        incident_ids = await writer.submit(alerts)
         code = 200
+        mismatched = fingerprint_mismatches(alerts)  # counted once stored, like the alerts
+        if mismatched:
+            metrics.FINGERPRINT_MISMATCHES.inc(mismatched)
         answer = {"status": "accepted", "alerts": len(payload.alerts), "incidents": incident_ids}
         return Response(orjson.dumps(answer), media_type="application/json")
     except DomainError as exc:
@@ -83,3 +304,19 @@ async def alertmanager_webhook(request: Request) -> Response:
     finally:
         metrics.WEBHOOK_REQUESTS.labels("alertmanager", str(code)).inc()
         metrics.WEBHOOK_SECONDS.labels("alertmanager").observe(time.perf_counter() - started)
+
+
+WEBHOOK_PATH = "/webhooks/alertmanager"
+# The route that serves has no dependencies: FastAPI resolves none per request (the security
+# schemes cost tens of microseconds when declared as dependencies). Its twin, listed after it,
+# is never reached (the first matching route serves) and only documents the endpoint, security
+# schemes included, which FastAPI takes from dependencies alone.
+router.add_api_route(WEBHOOK_PATH, alertmanager_webhook, methods=["POST"], include_in_schema=False)
+router.add_api_route(
+    WEBHOOK_PATH,
+    alertmanager_webhook,
+    methods=["POST"],
+    responses=RESPONSES,
+    openapi_extra={"requestBody": REQUEST_BODY},
+    dependencies=[Security(DOCUMENTED_BEARER), Security(DOCUMENTED_BASIC)],
+)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.alerts.schemas import labelset_fingerprint
 from tests.e2e.conftest import Bridge
 from tests.support import load_fixture_requests, metric_value
 
@@ -113,7 +114,7 @@ def test_distinct_alerts_of_one_key_to_two_replicas(
         body = copy.deepcopy(template)
         alert = body["alerts"][0]
         alert["labels"]["instance"] = f"replica-{n:02d}"
-        alert["fingerprint"] = f"e2e{n:013x}"
+        alert["fingerprint"] = labelset_fingerprint(alert["labels"])
         body["alerts"] = [alert]
         body["commonLabels"] = dict(alert["labels"])
         bodies.append(body)
