@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 API_TOKEN = "api-token-for-the-schema-run"
 EXAMPLES = 20  # per operation: bounded, so the run stays short
+ALL_CHECKS = list(HealthCheck)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DataError, OperationalError
 
 from app.errors import DomainError
@@ -20,14 +21,19 @@ UNHANDLED = Counter(
 )
 
 
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ErrorBody(BaseModel):
-    """Every error answer: a stable code, a sentence for people, and the problems when several."""
+    """Every error answer: a stable code, a sentence for people; `errors` names each invalid
+    field (present on 422 only)."""
 
     error: str = Field(examples=["not_found"])
     detail: str = Field(examples=["incident 42 not found"])
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="each problem, with `loc`, `msg` and `type`, when there are several"
-    )
+    errors: list[FieldError] | SkipJsonSchema[None] = None
 
 
 def described(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPBasic, HTTPBearer
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import ClientDisconnect
 
 from app.alerts import metrics
@@ -24,6 +23,7 @@ from app.alerts.schemas import (
 )
 from app.alerts.writer import IntakeWriter
 from app.api.deps import runtime
+from app.api.errors import ErrorBody
 from app.config import Settings
 from app.errors import DomainError, MalformedBody, PayloadTooLarge, Unavailable
 from app.security import check_secret
@@ -141,20 +141,6 @@ def closing_answer(exc: DomainError) -> Response:
 
 
 # --- OpenAPI: what the endpoint takes and answers, documented without FastAPI parsing the body --
-
-
-class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ErrorBody(BaseModel):
-    """Every error answer; `errors` is present on 422 only, naming each invalid field."""
-
-    error: str
-    detail: str
-    errors: list[FieldError] | SkipJsonSchema[None] = None
 
 
 class WebhookAccepted(BaseModel):
