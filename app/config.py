@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # The master key; unset: one is generated on first start and kept in the database.
     secret_key: SecretStr | None = Field(default=None, repr=False)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # A webhook body not received completely within this time is answered 408.
+    webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # Group commit: how many webhooks one transaction may carry at most.
     intake_batch_max: int = Field(default=256, gt=0)
     log_level: str = "info"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any, Literal
 
@@ -30,34 +29,14 @@ from app.security import check_secret
 
 router = APIRouter(tags=["webhooks"])
 
+
 # How long a sender may take to deliver a whole body; a slower one gets 408 and the connection
 # closed, so a trickling client cannot hold a worker's connection forever. The setting
 # `webhook_body_timeout_seconds` wins when Settings has it; until then the same environment
 # variable is read here, once, at import.
-BODY_TIMEOUT_ENV = "BRIDGE_WEBHOOK_BODY_TIMEOUT_SECONDS"
-DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
-
-
-def _body_timeout_from_env() -> float:
-    raw = os.environ.get(BODY_TIMEOUT_ENV)
-    if raw is None:
-        return DEFAULT_BODY_TIMEOUT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{BODY_TIMEOUT_ENV} must be a positive number of seconds, not {raw!r}")
-    return value
-
-
-BODY_TIMEOUT_SECONDS = _body_timeout_from_env()
-
-
 def body_timeout(settings: Settings) -> float:
-    """Seconds allowed to receive a webhook body."""
-    configured = getattr(settings, "webhook_body_timeout_seconds", None)
-    return BODY_TIMEOUT_SECONDS if configured is None else float(configured)
+    """Seconds allowed to receive a webhook body (BRIDGE_WEBHOOK_BODY_TIMEOUT_SECONDS)."""
+    return settings.webhook_body_timeout_seconds
 
 
 class UnsupportedMediaType(DomainError):

@@ -19,7 +19,6 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.api import webhooks
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
@@ -27,7 +26,7 @@ from app.models import Alert
 from tests.support import free_port, list_incidents, load_fixture_requests, metric_value, wait_until
 
 URL = "/webhooks/alertmanager"
-BODY_TIMEOUT = 0.5  # seconds; the module's 30 s default, shortened for the test
+BODY_TIMEOUT = 0.5  # seconds; BRIDGE_WEBHOOK_BODY_TIMEOUT_SECONDS, 30 s by default, shortened
 WAIT = 10.0  # a safety net against a hung test, never a timing assertion
 ANSWERS = "bridge_webhook_requests_total"
 
@@ -56,8 +55,7 @@ class Server:
 @pytest.fixture
 def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     """The app under uvicorn (uvloop and httptools when installed, as `serve` runs it) in a thread."""
-    monkeypatch.setattr(webhooks, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT)
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"webhook_body_timeout_seconds": BODY_TIMEOUT}))
     port = free_port()
     # log_config=None: uvicorn's loggers propagate to the root logger, where caplog sees them.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
