@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -129,3 +130,17 @@ class Database:
         self.engine.dispose()
         if self.writer is not self.engine:
             self.writer.dispose()
+
+
+# SQLSTATE classes that mean "the database cannot take this now", not "the request is wrong":
+# connection exceptions, invalid transaction state (a read-only database), insufficient resources
+# (disk full), operator intervention (shutting down).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "25", "53", "57")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means it cannot take the request right now (retry later)."""
+    if isinstance(exc, OperationalError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES

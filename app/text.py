@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-MAX_DB_INT = 2**63 - 1  # the largest integer both databases store (and accept in a query)
+MAX_DB_INT = 2**63 - 1  # the largest integer both databases accept in a query (OFFSET)
+MAX_DB_ID = 2**31 - 1  # the largest id an Integer primary key holds on PostgreSQL
 
 
 def no_nul(value: str) -> str:

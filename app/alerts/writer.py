@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app.alerts import metrics
 from app.alerts.schemas import AlertIn
-from app.db import Database
+from app.db import Database, is_unavailable
 from app.errors import DomainError, InternalError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _retryable(exc: DBAPIError) -> bool:
 
 def failure_reason(exc: BaseException) -> str:
     """The bounded `reason` label of an intake failure."""
-    if isinstance(exc, OperationalError):
+    if is_unavailable(exc):  # a read-only or full database, a lost connection
         return metrics.DATABASE_UNAVAILABLE
     if isinstance(exc, DBAPIError):
         return metrics.DATABASE_ERROR

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError
 
+from app.db import is_unavailable
 from app.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,17 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("%s %s: the database could not take the request: %s", request.method, request.url.path, exc)
-    body = {"error": "unavailable", "detail": "the database is not available; retry later"}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
-
-
-def _data_error(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
-    body = {"error": "invalid_request", "detail": "a value of the request cannot be stored"}
-    return JSONResponse(body, status_code=422)
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    where = f"{request.method} {request.url.path}"
+    if is_unavailable(exc):
+        log.warning("%s: the database could not take the request: %s", where, exc)
+        body = {"error": "unavailable", "detail": "the database is not available; retry later"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    if isinstance(exc, DataError):
+        log.warning("%s: the database refused a value: %s", where, exc)
+        body = {"error": "invalid_request", "detail": "a value of the request cannot be stored"}
+        return JSONResponse(body, status_code=422)
+    return _bug(request, exc)
 
 
 def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -101,6 +103,5 @@ def _bug(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _bug)

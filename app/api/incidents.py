@@ -21,13 +21,13 @@ from app.incidents.schemas import (
     IncidentPage,
     IncidentRead,
 )
-from app.text import MAX_DB_INT
+from app.text import MAX_DB_ID, MAX_DB_INT
 from app.vocabulary import ACKNOWLEDGE, RESOLVE, IncidentStatus, Severity
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 StatusFilter = Literal["open"] | IncidentStatus
-IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The incident's id")]
+IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="The incident's id")]
 # Filters compared with stored values: bounded, and no NUL (PostgreSQL refuses it).
 TextFilter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge
-
 API_MAX_BODY_BYTES = 1024 * 1024
 UNLIMITED_PREFIXES = ("/webhooks/",)  # bounded by BRIDGE_MAX_BODY_BYTES in the webhook itself
 
@@ -24,18 +22,26 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await _too_large(send, self.limit)
                 return
-        seen = 0
+        seen, answered = 0, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, answered
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise PayloadTooLarge(f"the body exceeds the limit of {self.limit} bytes")
+                if seen > self.limit and not answered:
+                    # Answer 413 ourselves and tell the app the client left: whatever it answers
+                    # to that is dropped below.
+                    answered = True
+                    await _too_large(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, counted, guarded_send)
 
 
 async def _too_large(send: Send, limit: int) -> None:

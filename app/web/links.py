@@ -12,10 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from app.api.deps import Runtime, RuntimeDep
-from app.db import utcnow
+from app.db import is_unavailable, utcnow
 from app.errors import DomainError, Unavailable
 from app.flows.actions import perform
 from app.incidents import service as incidents
@@ -115,10 +115,11 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
             claims.recipient,
             "via link",
         )
-    except OperationalError:
-        return _render(
-            503, notice="The service cannot record this right now; try again in a moment.", error=True
-        )
+    except DBAPIError as exc:
+        if not is_unavailable(exc):
+            raise
+        notice = "The service cannot record this right now; try again in a moment."
+        return _render(503, notice=notice, error=True)
     except InvalidTransition:
         return _page(rt, claims, token, "This incident is already resolved; nothing to do.")
     except DomainError as exc:
