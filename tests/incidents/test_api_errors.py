@@ -125,6 +125,7 @@ def read_only(
     try:
         with TestClient(create_app(settings)) as client:
             incident_id = open_incident(client)
+            assert client.get("/readyz").status_code == 200
             runtime = client.app.state.runtime  # type: ignore[attr-defined]
             links_key = runtime.keys.links
             name = make_url(url).database
@@ -134,6 +135,15 @@ def read_only(
             yield client, incident_id, links_key
     finally:
         pg_server.drop(url)
+
+
+def test_readiness_is_503_while_reads_still_work(read_only: tuple[TestClient, int, Any]) -> None:
+    """`SELECT 1` still works on a read-only database; readiness must look at writes."""
+    client, incident_id, _ = read_only
+    assert client.get(f"/api/v1/incidents/{incident_id}").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("not writable: ")
 
 
 def test_api_actions_answer_503_when_the_database_refuses_writes(
