@@ -31,9 +31,7 @@ router = APIRouter(tags=["webhooks"])
 
 
 # How long a sender may take to deliver a whole body; a slower one gets 408 and the connection
-# closed, so a trickling client cannot hold a worker's connection forever. The setting
-# `webhook_body_timeout_seconds` wins when Settings has it; until then the same environment
-# variable is read here, once, at import.
+# closed, so a trickling client cannot hold a worker's connection forever.
 def body_timeout(settings: Settings) -> float:
     """Seconds allowed to receive a webhook body (BRIDGE_WEBHOOK_BODY_TIMEOUT_SECONDS)."""
     return settings.webhook_body_timeout_seconds
