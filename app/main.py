@@ -24,6 +24,7 @@ from app.api.limits import BodyLimit
 from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
 from app.api.webhooks import router as webhook_router
+from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
 from app.config import Settings, get_settings
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_router)
     api = {"dependencies": [Depends(require_api_token)], "responses": errors.API_ERRORS}
     app.include_router(incidents_router, **api)  # type: ignore[arg-type]
+    app.include_router(workspace_router, **api)  # type: ignore[arg-type]
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)

@@ -27,12 +27,27 @@ RESOLVED: Final = "resolved"
 INCIDENT_STATUSES: Final[tuple[IncidentStatus, ...]] = get_args(IncidentStatus)
 OPEN_STATUSES: Final[tuple[IncidentStatus, ...]] = (TRIGGERED, ACKNOWLEDGED)
 
-Action = Literal["acknowledge", "resolve", "reopen"]
+Action = Literal["acknowledge", "resolve", "reopen", "snooze", "wake", "reassign"]
 ACKNOWLEDGE: Final = "acknowledge"
 RESOLVE: Final = "resolve"
 REOPEN: Final = "reopen"
+SNOOZE: Final = "snooze"  # an acknowledged incident pages again if not handled in time
+WAKE: Final = "wake"  # its snooze ran out: back to triggered
+REASSIGN: Final = "reassign"  # someone else must acknowledge now
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 PAST_TENSE: Final[dict[str, str]] = {ACKNOWLEDGE: ACKNOWLEDGED, RESOLVE: RESOLVED}
+
+# Where an incident came from: an alert, or a person who reported what no monitor caught.
+IncidentSource = Literal["monitoring", "user_report", "reviewer", "vendor_notice", "other"]
+MONITORING: Final = "monitoring"
+INCIDENT_SOURCES: Final[tuple[IncidentSource, ...]] = get_args(IncidentSource)
+
+# How one incident relates to another.
+LinkRelation = Literal["duplicate_of", "related"]
+DUPLICATE_OF: Final = "duplicate_of"
+
+# A note is a plain note or a decision (with its rationale: why roll back rather than retrain).
+NoteKind = Literal["note", "decision"]
 
 # Alert status as Alertmanager sends it.
 AlertStatus = Literal["firing", "resolved"]

@@ -19,7 +19,15 @@ from app.db import normalize_url
 from app.main import create_app
 from tests.support import PG_SERVER_URL, ROOT, OutboundGuard, PgServer, require_postgres, tripwire
 
-TABLES = ("notification", "escalation", "incident_event", "alert", "incident", "readiness_probe")
+TABLES = (
+    "notification",
+    "escalation",
+    "incident_event",
+    "incident_link",
+    "alert",
+    "incident",
+    "readiness_probe",
+)
 
 
 @pytest.fixture(autouse=True)

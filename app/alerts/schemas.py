@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Alertmanager sends Go's zero time for "not set".
@@ -44,6 +52,11 @@ def _error(loc: tuple[str, ...], kind: str, message: str) -> InitErrorDetails:
     return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=loc[-1])
 
 
+def _at(prefix: tuple[str | int, ...], error: InitErrorDetails) -> InitErrorDetails:
+    """The error of one alert, located in the whole body."""
+    return {**error, "loc": (*prefix, *error.get("loc", ()))}
+
+
 def _nul_errors(field: str, value: Mapping[str, str] | str) -> list[InitErrorDetails]:
     """Where NUL characters are; called only once one was seen somewhere in the object."""
     message = "contains a NUL character (\\u0000), which cannot be stored"
@@ -65,6 +78,23 @@ def _all_nul_errors(fields: Fields) -> list[InitErrorDetails]:
     return [e for name, value in fields.items() for e in _nul_errors(name, value)]
 
 
+def nul_free(body: bytes) -> bool:
+    """Whether a JSON body certainly holds no NUL character: JSON can carry one only escaped,
+    as `\\u0000`. Pass `context=parse_context(body)` to skip looking for one field by field."""
+    return b"\\u0000" not in body
+
+
+def parse_context(body: bytes) -> dict[str, bool]:
+    return {NUL_FREE: nul_free(body)}
+
+
+NUL_FREE = "nul_free"
+
+
+def _nul_possible(info: ValidationInfo) -> bool:
+    return not (isinstance(info.context, dict) and info.context.get(NUL_FREE))
+
+
 class AmAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -80,15 +110,20 @@ class AmAlert(BaseModel):
         description="As sent; the alert's identity is computed from its labels, as Alertmanager does",
     )
 
-    @model_validator(mode="after")
-    def _storable(self) -> Self:
-        """Refuse what no database would store: NUL characters, a model name too long."""
+    def problems(self, nul_possible: bool) -> list[InitErrorDetails]:
+        """What no database would store: NUL characters, a model name too long."""
         labels, annotations = self.labels, self.annotations
-        # The common case: one C-level join and one search over all the alert's text.
-        text = (*labels, *labels.values(), *annotations, *annotations.values(), self.generatorURL)
-        text += (self.fingerprint,)
-        errors = []
-        if NUL in "".join(text):
+        errors: list[InitErrorDetails] = []
+        if nul_possible and NUL in "".join(
+            (
+                *labels,
+                *labels.values(),
+                *annotations,
+                *annotations.values(),
+                self.generatorURL,
+                self.fingerprint,
+            )
+        ):
             fields: Fields = {
                 "labels": labels,
                 "annotations": annotations,
@@ -100,9 +135,7 @@ class AmAlert(BaseModel):
         if model is not None and len(model) > MAX_MODEL:
             message = f"the model label is {len(model)} characters long; at most {MAX_MODEL} can be stored"
             errors.append(_error(("labels", "model"), "string_too_long", message))
-        if errors:
-            raise ValidationError.from_exception_data("AmAlert", errors)
-        return self
+        return errors
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -122,8 +155,27 @@ class AlertmanagerWebhook(BaseModel):
     truncatedAlerts: int = 0
 
     @model_validator(mode="after")
-    def _storable(self) -> Self:
-        """No NUL characters in the fields around the alerts either."""
+    def _storable(self, info: ValidationInfo) -> Self:
+        """Nothing a database would refuse, in the alerts or around them: one call per body."""
+        nul_possible = _nul_possible(info)
+        errors = [
+            _at(("alerts", index), problem)
+            for index, alert in enumerate(self.alerts)
+            for problem in alert.problems(nul_possible)
+        ]
+        if nul_possible:
+            around: Fields = {
+                "receiver": self.receiver,
+                "groupLabels": self.groupLabels,
+                "commonLabels": self.commonLabels,
+                "commonAnnotations": self.commonAnnotations,
+                "externalURL": self.externalURL,
+                "groupKey": self.groupKey,
+            }
+            errors += _all_nul_errors(around)
+        if errors:
+            raise ValidationError.from_exception_data("AlertmanagerWebhook", errors)
+        return self
         fields: Fields = {
             "receiver": self.receiver,
             "groupLabels": self.groupLabels,

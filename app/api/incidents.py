@@ -20,6 +20,7 @@ from app.incidents.schemas import (
     IncidentDetail,
     IncidentPage,
     IncidentRead,
+    LinkRead,
 )
 from app.text import MAX_DB_ID, MAX_DB_INT
 from app.vocabulary import ACKNOWLEDGE, RESOLVE, IncidentStatus, Severity
@@ -53,10 +54,14 @@ def list_incidents(
 def get_incident(incident_id: IncidentId, session: ReadSession) -> IncidentDetail:
     """One incident with its alerts and its timeline."""
     incident = service.get(session, incident_id)
+    # A duplicate folded into this incident keeps its alerts' history visible here.
+    folded = service.duplicates_of(session, incident_id)
+    rows = [a for i in (incident_id, *folded) for a in alerts.of_incident(session, i)]
     return IncidentDetail(
         **IncidentRead.model_validate(incident).model_dump(),
-        alerts=[AlertRead.model_validate(a) for a in alerts.of_incident(session, incident_id)],
+        alerts=[AlertRead.model_validate(a) for a in rows],
         timeline=[EventRead.model_validate(e) for e in service.timeline_of(session, incident_id)],
+        links=[LinkRead.model_validate(link) for link in service.links_of(session, incident_id)],
     )
 
 

@@ -19,6 +19,7 @@ from app.alerts.schemas import (
     error_message,
     fingerprint_mismatches,
     from_alertmanager,
+    parse_context,
 )
 from app.alerts.writer import IntakeWriter
 from app.api.deps import runtime
@@ -103,7 +104,7 @@ class ShapeError(DomainError):
 
 def parse_alertmanager(body: bytes) -> AlertmanagerWebhook:
     try:
-        return AlertmanagerWebhook.model_validate_json(body)
+        return AlertmanagerWebhook.model_validate_json(body, context=parse_context(body))
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise MalformedBody("the body is not valid JSON") from None

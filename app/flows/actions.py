@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.db import Database, utcnow
-from app.incidents import metrics, service
+from app.incidents import metrics, service, workspace
 from app.incidents.schemas import IncidentRead
 from app.paging import service as paging
 from app.vocabulary import ACKNOWLEDGE
@@ -34,6 +34,8 @@ def perform(
     with db.session(write=True) as session:
         incident, changed = service.act(session, incident_id, action, by, note, now)
         pages = paging.after_action(session, incident, action, now) if changed else []
+        if changed and action == ACKNOWLEDGE:
+            workspace.take_lead_on_acknowledge(session, incident, by, now)
         session.flush()
         page_ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

@@ -97,7 +97,7 @@ class _Batch:
         """A new incident: open it, freeze its owner and policy, page the first step."""
         runbook = runbook_ref(self.catalog, c, alert.annotations, self.public_url)
         incident = incidents.open_incident(
-            self.session, c, alert.labels, alert.annotations, runbook, alert.source, self.now
+            self.session, c, alert.labels, alert.annotations, runbook, alert.source, self.now, alert.starts_at
         )
         oncall = self.catalog.oncall
         who = paging.assignment_for(oncall, incident.model)
@@ -153,7 +153,14 @@ class _Batch:
             assert row is not None
             alerts.refired(row, alert, self.now)
         incidents.alert_fired(
-            self.session, incident, new_series, alert.fingerprint, alert.labels, alert.source, self.now
+            self.session,
+            incident,
+            new_series,
+            alert.fingerprint,
+            alert.labels,
+            alert.source,
+            self.now,
+            alert.starts_at,
         )
         if incidents.raise_severity(self.session, incident, c.severity, alert.source, self.now):
             self.out.changed.add(incident.id)

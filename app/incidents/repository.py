@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, func, insert, select, text
+from sqlalchemy import Select, Table, func, insert, or_, select, text
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
-from app.models import Incident, IncidentEvent
+from app.models import Incident, IncidentEvent, IncidentLink
 from app.vocabulary import OPEN_STATUSES
 
 
@@ -149,3 +150,61 @@ def count_unowned_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
         .group_by(Incident.type, Incident.severity)
     )
     return [((t, s), float(n)) for t, s, n in rows]
+
+
+def event_of(session: Session, incident_id: int, event_id: int) -> IncidentEvent | None:
+    return session.scalars(
+        select(IncidentEvent).where(IncidentEvent.id == event_id, IncidentEvent.incident_id == incident_id)
+    ).first()
+
+
+def add_link(
+    session: Session, incident_id: int, other_id: int, relation: str, by: str, now: datetime
+) -> bool:
+    """Insert the link unless it exists; True when it was new."""
+    exists = session.scalar(
+        select(func.count())
+        .select_from(IncidentLink)
+        .where(
+            IncidentLink.incident_id == incident_id,
+            IncidentLink.other_id == other_id,
+            IncidentLink.relation == relation,
+        )
+    )
+    if exists:
+        return False
+    session.add(
+        IncidentLink(
+            incident_id=incident_id, other_id=other_id, relation=relation, created_at=now, created_by=by
+        )
+    )
+    return True
+
+
+def links_of(session: Session, incident_id: int) -> list[IncidentLink]:
+    """Links from or to this incident, oldest first."""
+    return list(
+        session.scalars(
+            select(IncidentLink)
+            .where(or_(IncidentLink.incident_id == incident_id, IncidentLink.other_id == incident_id))
+            .order_by(IncidentLink.id)
+        )
+    )
+
+
+def duplicates_of(session: Session, incident_id: int) -> list[int]:
+    """Incidents folded into this one."""
+    return list(session.scalars(select(Incident.id).where(Incident.duplicate_of == incident_id)))
+
+
+def due_snoozes(session: Session, now: datetime, limit: int) -> list[Incident]:
+    """Acknowledged incidents whose snooze ran out (SKIP LOCKED: replicas take different ones)."""
+    return list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.snoozed_until.is_not(None), Incident.snoozed_until <= now)
+            .order_by(Incident.snoozed_until)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )

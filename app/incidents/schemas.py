@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from app.text import StorableText
+from app.rules.schemas import Level
+from app.text import MAX_DB_ID, StorableText
+from app.vocabulary import IncidentSource, IncidentType, LinkRelation, NoteKind, Severity
 
 
 class RunbookRef(BaseModel):
@@ -43,6 +45,17 @@ class IncidentRead(BaseModel):
     resolved_by: str | None
     last_alert_at: datetime
     updated_at: datetime
+    source: str
+    reported_by: str | None
+    description: str
+    impact_started_at: datetime | None
+    contained_at: datetime | None
+    contained_by: str | None
+    lead: str | None
+    comms_lead: str | None
+    reviewer: str | None
+    snoozed_until: datetime | None
+    duplicate_of: int | None
 
 
 class AlertRead(BaseModel):
@@ -64,16 +77,30 @@ class AlertRead(BaseModel):
 class EventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    id: int
     at: datetime
     kind: str
     actor: str
     message: str
     data: dict[str, Any] | None
+    starred: bool
+    hidden: bool
+
+
+class LinkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    incident_id: int
+    other_id: int
+    relation: str
+    created_at: datetime
+    created_by: str
 
 
 class IncidentDetail(IncidentRead):
     alerts: list[AlertRead]
     timeline: list[EventRead]
+    links: list[LinkRead] = []
 
 
 class IncidentPage(BaseModel):
@@ -95,3 +122,111 @@ class ActionIn(BaseModel):
 class ActionResult(BaseModel):
     changed: bool
     incident: IncidentRead
+
+
+# --- what people send while working an incident ---------------------------------------------
+
+Actor = Annotated[StorableText, Field(min_length=1, max_length=200, description="who does it")]
+Reason = Annotated[StorableText, Field(min_length=1, max_length=2_000)]
+When = Annotated[AwareDatetime | None, Field(description="when it happened, if not now")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImpactIn(Strict):
+    technical: Level
+    harm: Level
+
+
+class ReportIn(Strict):
+    """An incident no alert caught: a user's report, a reviewer's finding, a vendor's notice."""
+
+    title: StorableText = Field(min_length=1, max_length=500)
+    type: IncidentType
+    severity: Severity | None = None
+    impact: ImpactIn | None = Field(default=None, description="severity from the technical x harm matrix")
+    model: StorableText | None = Field(default=None, min_length=1, max_length=200)
+    description: StorableText = Field(default="", max_length=20_000)
+    labels: dict[StorableText, StorableText] = Field(default_factory=dict, max_length=50)
+    reported_by: Actor
+    source: IncidentSource = "user_report"
+    impact_started_at: When = None
+
+    @model_validator(mode="after")
+    def _one_severity(self) -> ReportIn:
+        if (self.severity is None) == (self.impact is None):
+            raise ValueError("give either `severity` or `impact`, not both and not neither")
+        return self
+
+
+class NoteIn(Strict):
+    by: Actor
+    text: StorableText = Field(min_length=1, max_length=10_000)
+    kind: NoteKind = "note"
+    rationale: StorableText = Field(default="", max_length=10_000, description="for a decision: why")
+    at: When = None
+
+
+class ContainIn(Strict):
+    by: Actor
+    note: StorableText = Field(
+        default="", max_length=10_000, description="rolled back, disabled, constrained..."
+    )
+    at: When = None
+
+
+class ReclassifyIn(Strict):
+    by: Actor
+    reason: Reason
+    type: IncidentType | None = None
+    severity: Severity | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ReclassifyIn:
+        if self.type is None and self.severity is None:
+            raise ValueError("give `type`, `severity` or both")
+        return self
+
+
+class ReassignIn(Strict):
+    by: Actor
+    to: Actor
+
+
+class EscalateIn(Strict):
+    by: Actor
+
+
+class SnoozeIn(Strict):
+    by: Actor
+    minutes: int = Field(ge=1, le=24 * 60)
+
+
+class LinkIn(Strict):
+    by: Actor
+    incident_id: int = Field(ge=1, le=MAX_DB_ID)
+    relation: LinkRelation
+
+
+class RolesIn(Strict):
+    """Roles to hand over; a role left out stays as it is, an empty string clears it."""
+
+    by: Actor
+    lead: StorableText | None = Field(default=None, max_length=200)
+    comms_lead: StorableText | None = Field(default=None, max_length=200)
+    reviewer: StorableText | None = Field(default=None, max_length=200)
+
+
+class CorrectIn(Strict):
+    by: Actor
+    reason: Reason
+    impact_started_at: When = None
+    contained_at: When = None
+
+
+class EventMarkIn(Strict):
+    by: Actor
+    starred: bool | None = None
+    hidden: bool | None = None

@@ -6,6 +6,7 @@ transaction; nothing here commits.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,17 @@ from app.errors import NotFound
 from app.incidents import repository, state
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
-from app.vocabulary import ACKNOWLEDGE, PAST_TENSE, REOPEN, RESOLVE, TRIGGERED
+from app.vocabulary import (
+    ACKNOWLEDGE,
+    MONITORING,
+    PAST_TENSE,
+    REASSIGN,
+    REOPEN,
+    RESOLVE,
+    SNOOZE,
+    TRIGGERED,
+    WAKE,
+)
 
 SYSTEM_ACTOR = "incident-bridge"
 
@@ -24,6 +35,10 @@ lock_keys = repository.lock_keys
 latest_by_key = repository.latest_by_key
 by_ids = repository.by_ids
 find = repository.get  # None when there is no such incident
+get_for_update = repository.get_for_update
+links_of = repository.links_of
+duplicates_of = repository.duplicates_of
+due_snoozes = repository.due_snoozes
 search = repository.search
 timeline_of = repository.timeline_of
 open_counts_by_model = repository.open_counts_by_model
@@ -53,6 +68,41 @@ def incident_title(labels: dict[str, str], annotations: dict[str, str]) -> str:
     return f"{name} on {labels['model']}" if labels.get("model") else name
 
 
+def _insert(session: Session, now: datetime, **values: Any) -> Incident:
+    """Insert a new triggered incident at once (alerts and pages need its id).
+
+    Every column is given, so the tracked object never goes back to the database for one.
+    """
+    row: dict[str, Any] = dict(
+        status=TRIGGERED,
+        alert_count=0,
+        firing_count=0,
+        flap_count=0,
+        auto_resolve=True,
+        owner=None,
+        team=None,
+        escalation_policy=None,
+        unowned=False,
+        opened_at=now,
+        last_alert_at=now,
+        updated_at=now,
+        source=MONITORING,
+        reported_by=None,
+        description="",
+        impact_started_at=None,
+        contained_at=None,
+        contained_by=None,
+        alert_severity=None,
+        lead=None,
+        comms_lead=None,
+        reviewer=None,
+        snoozed_until=None,
+        duplicate_of=None,
+    )
+    row.update(values)
+    return repository.insert_incident(session, row)
+
+
 def open_incident(
     session: Session,
     c: Classification,
@@ -61,32 +111,24 @@ def open_incident(
     runbook: dict[str, Any] | None,
     actor: str,
     now: datetime,
+    impact_started_at: datetime | None = None,
 ) -> Incident:
-    """Insert a new triggered incident at once (alerts and pages need its id)."""
-    values: dict[str, Any] = dict(
+    """A new incident for an alert's key."""
+    incident = _insert(
+        session,
+        now,
         key=c.key,
         rule=c.rule,
-        status=TRIGGERED,
         type=c.type,
         severity=c.severity,
+        alert_severity=c.severity,
         title=incident_title(labels, annotations),
         model=labels.get("model") or None,
         labels=dict(labels),
         runbook=runbook,
-        alert_count=0,
-        firing_count=0,
-        flap_count=0,
         auto_resolve=c.auto_resolve,
-        owner=None,
-        team=None,
-        escalation_policy=None,
-        unowned=False,
-        opened_at=now,
-        last_alert_at=now,
-        updated_at=now,
+        impact_started_at=impact_started_at,
     )
-    incident = repository.insert_incident(session, values)
-    session.add(incident)
     record(
         session,
         incident,
@@ -112,8 +154,60 @@ def reopen(session: Session, incident: Incident, actor: str, now: datetime) -> N
     record(session, incident, "reopened", actor, now, "alert fired again within reopen window")
 
 
+def report_incident(
+    session: Session,
+    title: str,
+    type_: str,
+    severity: str,
+    model: str | None,
+    labels: dict[str, str],
+    description: str,
+    source: str,
+    reported_by: str,
+    impact_started_at: datetime | None,
+    runbook: dict[str, Any] | None,
+    now: datetime,
+) -> Incident:
+    """An incident a person reports: no alert caught it, so it has a key of its own."""
+    incident = _insert(
+        session,
+        now,
+        key=f"reported:{uuid.uuid4()}",
+        rule="reported",
+        type=type_,
+        severity=severity,
+        title=title,
+        model=model,
+        labels=dict(labels),
+        runbook=runbook,
+        auto_resolve=False,
+        source=source,
+        reported_by=reported_by,
+        description=description,
+        impact_started_at=impact_started_at,
+    )
+    record(
+        session,
+        incident,
+        "opened",
+        reported_by,
+        now,
+        f"{severity} {type_} incident reported by {reported_by} ({source.replace('_', ' ')})",
+        {"severity": severity, "type": type_, "source": source},
+    )
+    return incident
+
+
 def raise_severity(session: Session, incident: Incident, severity: str, actor: str, now: datetime) -> bool:
-    """Raise, never lower, the incident's severity. True when it changed."""
+    """An alert asks for `severity`: raise, never lower. True when the incident's changed.
+
+    Only an alert worse than any before it raises: a severity a person lowered stays lowered
+    while alerts of the level already seen keep arriving.
+    """
+    asked = incident.alert_severity or incident.severity
+    if worst_severity(asked, severity) == asked:
+        return False
+    incident.alert_severity = severity
     worst = worst_severity(incident.severity, severity)
     if worst == incident.severity:
         return False
@@ -139,6 +233,7 @@ def _transition(session: Session, incident: Incident, action: str, by: str, note
         incident.acknowledged_at, incident.acknowledged_by = now, by
     elif action == RESOLVE:
         incident.resolved_at, incident.resolved_by = now, by
+        incident.snoozed_until = None
     past = PAST_TENSE[action]
     record(session, incident, past, by, now, note or f"{past} by {by}")
     return True
@@ -157,6 +252,47 @@ def resolve_by_alerts(session: Session, incident: Incident, now: datetime, actor
             now,
             "all alerts resolved; this rule keeps the incident open until a person resolves it",
         )
+
+
+def _back_to_triggered(session: Session, incident: Incident, action: str) -> None:
+    """Snooze over or reassigned: someone must acknowledge afresh."""
+    new = state.next_status(incident.status, action)
+    assert new is not None
+    incident.status = new
+    incident.acknowledged_at = incident.acknowledged_by = None
+    incident.snoozed_until = None
+
+
+def snooze(session: Session, incident: Incident, by: str, until: datetime, now: datetime) -> None:
+    """An acknowledged incident pages again at `until` unless it is resolved by then."""
+    state.next_status(incident.status, SNOOZE)  # 409 unless acknowledged
+    incident.snoozed_until = until
+    minutes = round((until - now).total_seconds() / 60)
+    record(session, incident, "snoozed", by, now, f"snoozed for {minutes} min", {"until": until.isoformat()})
+
+
+def wake(session: Session, incident: Incident, now: datetime) -> None:
+    """The snooze ran out and the incident is still open: it triggers again."""
+    _back_to_triggered(session, incident, WAKE)
+    record(session, incident, "snooze_ended", SYSTEM_ACTOR, now, "snooze ended: paging again")
+
+
+def reassign(session: Session, incident: Incident, by: str, to: str, now: datetime) -> None:
+    """Someone else takes over: they lead, and escalation waits for their acknowledgement."""
+    _back_to_triggered(session, incident, REASSIGN)
+    old = incident.lead
+    incident.lead = to
+    record(session, incident, "reassigned", by, now, f"reassigned to {to}", {"from": old, "to": to})
+
+
+def require_open(incident: Incident, what: str) -> None:
+    if not incident.is_open:
+        raise state.InvalidTransition(f"cannot {what} an incident that is {incident.status}")
+
+
+def resolve_as_duplicate(session: Session, incident: Incident, other_id: int, by: str, now: datetime) -> None:
+    """A duplicate is resolved into the incident it duplicates."""
+    _transition(session, incident, RESOLVE, by, f"resolved as a duplicate of incident {other_id}", now)
 
 
 def act(
@@ -202,8 +338,13 @@ def alert_fired(
     labels: dict[str, str],
     actor: str,
     now: datetime,
+    starts_at: datetime | None = None,
 ) -> None:
     """An alert fires in this incident: a new series, or a series that fired again."""
+    if starts_at is not None and (
+        incident.impact_started_at is None or starts_at < incident.impact_started_at
+    ):
+        incident.impact_started_at = starts_at  # the earliest startsAt: time to detect starts there
     if new_series:
         incident.alert_count += 1
     incident.firing_count += 1

@@ -7,10 +7,13 @@ from app.vocabulary import (
     ACKNOWLEDGE,
     ACKNOWLEDGED,
     ACTIONS,
+    REASSIGN,
     REOPEN,
     RESOLVE,
     RESOLVED,
+    SNOOZE,
     TRIGGERED,
+    WAKE,
 )
 from app.vocabulary import INCIDENT_STATUSES as STATUSES
 
@@ -19,6 +22,10 @@ _TRANSITIONS: dict[tuple[str, str], str] = {
     (TRIGGERED, RESOLVE): RESOLVED,
     (ACKNOWLEDGED, RESOLVE): RESOLVED,
     (RESOLVED, REOPEN): TRIGGERED,
+    (ACKNOWLEDGED, SNOOZE): ACKNOWLEDGED,
+    (ACKNOWLEDGED, WAKE): TRIGGERED,
+    (TRIGGERED, REASSIGN): TRIGGERED,
+    (ACKNOWLEDGED, REASSIGN): TRIGGERED,
 }
 # Repeating an action that already happened changes nothing: a replayed ack link, a double
 # click, an Alertmanager retry are all harmless.

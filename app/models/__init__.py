@@ -1,7 +1,7 @@
 """ORM classes, one module per aggregate; importing this package registers every table."""
 
 from app.models.alert import Alert
-from app.models.incident import Incident, IncidentEvent
+from app.models.incident import Incident, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
 
@@ -10,6 +10,7 @@ __all__ = [
     "Escalation",
     "Incident",
     "IncidentEvent",
+    "IncidentLink",
     "Notification",
     "ReadinessProbe",
     "ServiceKey",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, UTCDateTime
@@ -44,6 +44,21 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     last_alert_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The workspace: where it came from, when harm began and was contained, who has which role.
+    source: Mapped[str] = mapped_column(String(20), default="monitoring", server_default="monitoring")
+    reported_by: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    impact_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contained_by: Mapped[str | None] = mapped_column(String(200))
+    # The worst severity alerts asked for: a person may lower `severity` below it, and only an
+    # alert worse than this raises it again.
+    alert_severity: Mapped[str | None] = mapped_column(String(8))
+    lead: Mapped[str | None] = mapped_column(String(200))
+    comms_lead: Mapped[str | None] = mapped_column(String(200))
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)  # the incident this one was folded into
 
     __table_args__ = (
         Index(
@@ -75,5 +90,25 @@ class IncidentEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    starred: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     __table_args__ = (Index("ix_incident_event_incident_id_at", "incident_id", "at"),)
+
+
+class IncidentLink(Base):
+    """One incident marked as a duplicate of, or related to, another."""
+
+    __tablename__ = "incident_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    other_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    relation: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("incident_id", "other_id", "relation"),
+        Index("ix_incident_link_other_id", "other_id"),
+    )

@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 
 
 def escalate(db: Database, config: Callable[[], Config], dispatcher: Dispatcher) -> int:
-    """Fire due escalation steps, then send their pages. Returns how many pages."""
+    """Fire due escalation steps and end due snoozes, then send their pages. Returns how many."""
     with db.session(write=True) as session:
-        pages = service.run_escalations(session, config().oncall, dispatcher.clock())
+        oncall, now = config().oncall, dispatcher.clock()
+        pages = service.run_escalations(session, oncall, now) + service.wake_snoozed(session, oncall, now)
         session.flush()
         ids = [p.id for p in pages]
     dispatcher.submit(ids)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.errors import Conflict, InvalidRequest
 from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import Escalation, Incident, Notification
@@ -23,6 +24,7 @@ from app.paging.escalation import schedule
 from app.paging.repository import LEASE
 from app.vocabulary import (
     ACKNOWLEDGE,
+    ACKNOWLEDGED,
     DELIVERED,
     FALLBACK,
     PAGE,
@@ -244,4 +246,50 @@ def run_escalations(session: Session, oncall: OncallConfig, now: datetime, limit
             esc.due_at = None
             continue
         rows += _fire_due(session, oncall, incident, esc, now)
+    return rows
+
+
+REASSIGN_GRACE_S = 600  # after a reassignment, the policy's own steps follow this much later
+
+
+def reassign(session: Session, oncall: OncallConfig, incident: Incident, to: str, now: datetime) -> Pages:
+    """Page `to` now; escalation waits on them, then falls back to the incident's own policy."""
+    if to not in oncall.people:
+        raise InvalidRequest(f"{to!r} is not a person of the on-call file", field="to")
+    esc = repository.escalation_of(session, incident.id)
+    first = {"notify": [f"person:{to}"], "after_s": 0}
+    if esc is None:
+        esc = Escalation(incident_id=incident.id, policy={"id": "reassigned", "steps": [first], "repeat": 0})
+        session.add(esc)
+    else:
+        steps = [{**step, "after_s": step["after_s"] + REASSIGN_GRACE_S} for step in esc.policy["steps"]]
+        esc.policy = {**esc.policy, "steps": [first, *steps]}
+    return _start(session, oncall, incident, esc, now)
+
+
+def escalate_now(session: Session, oncall: OncallConfig, incident: Incident, by: str, now: datetime) -> Pages:
+    """Fire the next step of the escalation at once; later steps keep their spacing."""
+    esc = repository.escalation_of(session, incident.id)
+    if esc is None:
+        raise Conflict("no escalation policy pages for this incident")
+    plan = schedule(esc.policy)
+    if esc.next_index >= len(plan):
+        raise Conflict("the escalation has no further step")
+    record(session, incident, "escalation_requested", by, now, f"{by} escalated to the next step now")
+    esc.started_at = now - plan[esc.next_index].offset
+    esc.due_at = now
+    return _fire_due(session, oncall, incident, esc, now)
+
+
+def wake_snoozed(session: Session, oncall: OncallConfig, now: datetime, limit: int = 100) -> Pages:
+    """Snoozed incidents whose time ran out trigger again and their escalation starts over."""
+    rows: list[Notification] = []
+    for incident in incidents.due_snoozes(session, now, limit):
+        if incident.status != ACKNOWLEDGED:
+            incident.snoozed_until = None
+            continue
+        incidents.wake(session, incident, now)
+        esc = repository.escalation_of(session, incident.id)
+        if esc is not None:
+            rows += _start(session, oncall, incident, esc, now)
     return rows

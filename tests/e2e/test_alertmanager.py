@@ -294,8 +294,10 @@ def test_fairness_incident_waits_for_a_person(bridge: Bridge, alertmanager: Aler
     assert detail["opened_at"] <= detail["acknowledged_at"] <= detail["resolved_at"]
     events = [(e["kind"], e["actor"]) for e in detail["timeline"]]
     assert events[0] == ("opened", "alertmanager")
-    assert events[-2:] == [("acknowledged", "alice"), ("resolved", "bob")]
-    assert detail["timeline"][-2]["message"] == "looking at the approval rates"
+    # Whoever acknowledges leads: that handover is on the timeline too.
+    assert events[-3:] == [("acknowledged", "alice"), ("role_changed", "alice"), ("resolved", "bob")]
+    assert detail["lead"] == "alice"
+    assert detail["timeline"][-3]["message"] == "looking at the approval rates"
     assert detail["timeline"][-1]["message"] == "threshold recalibrated and reviewed"
     assert kinds(detail).index("all_alerts_resolved") < kinds(detail).index("acknowledged")
     assert bridge.metric("bridge_incidents_open", type="fairness_violation") == 0

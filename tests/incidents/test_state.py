@@ -14,6 +14,10 @@ ALLOWED = {
     ("triggered", "resolve"): "resolved",
     ("acknowledged", "resolve"): "resolved",
     ("resolved", "reopen"): "triggered",
+    ("acknowledged", "snooze"): "acknowledged",
+    ("acknowledged", "wake"): "triggered",
+    ("triggered", "reassign"): "triggered",
+    ("acknowledged", "reassign"): "triggered",
 }
 REPEATS = {("acknowledged", "acknowledge"), ("resolved", "resolve")}
 
@@ -35,4 +39,4 @@ def test_unknown_status_or_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown status"):
         next_status("closed-ish", "resolve")
     with pytest.raises(ValueError, match="unknown action"):
-        next_status("triggered", "snooze")
+        next_status("triggered", "hibernate")

@@ -10,16 +10,27 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.orm import Session
 
-from app.db import build_engine
-from app.models import Incident, Notification
+from app.db import JSONType, UTCDateTime, build_engine
+from app.models import Notification
 from app.oncall.schemas import PagerDutyContact, SlackContact, WebhookContact
 from app.paging import contacts
 from tests.support import PG_SERVER_URL, ROOT, PgServer, require_postgres
 
 BEFORE = "2e707918bac3"  # the revision whose rows hold full contact copies
+OLD_INCIDENT = Table(
+    "incident",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    *(Column(name, String) for name in ("key", "rule", "status", "type", "severity")),
+    Column("title", Text),
+    Column("labels", JSONType),
+    *(Column(name, Integer) for name in ("alert_count", "firing_count", "flap_count")),
+    *(Column(name, Boolean) for name in ("auto_resolve", "unowned")),
+    *(Column(name, UTCDateTime) for name in ("opened_at", "last_alert_at", "updated_at")),
+)
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 SLACK = {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T0/B0/SECRET", "urgency": ["high"]}
 HOOK = {
@@ -75,21 +86,24 @@ def test_stored_copies_become_references(fresh_url: str) -> None:
     engine = build_engine(fresh_url)
 
     with Session(engine) as session, session.begin():
-        incident = Incident(
-            key="k", rule="r", status="triggered", type="safety", severity="SEV1", title="t",
-            labels={}, opened_at=NOW, last_alert_at=NOW, updated_at=NOW,
-        )  # fmt: skip
-        session.add(incident)
-        session.flush()
+        # The incident table as it was at that revision (later ones add columns).
+        incident_id = session.execute(
+            insert(OLD_INCIDENT)
+            .values(
+                key="k", rule="r", status="triggered", type="safety", severity="SEV1", title="t",
+                labels={}, alert_count=0, firing_count=0, flap_count=0, auto_resolve=True,
+                unowned=False, opened_at=NOW, last_alert_at=NOW, updated_at=NOW,
+            )
+            .returning(OLD_INCIDENT.c.id)
+        ).scalar_one()  # fmt: skip
         ref = contacts.reference("person", "bob", WebhookContact.model_validate(HOOK))
-        session.add_all(
-            [
-                page(incident.id, 1, "bob", SLACK),
-                page(incident.id, 2, "bob", PD),
-                page(incident.id, 3, "team:risk-ml", HOOK),
-                page(incident.id, 4, "bob", ref),  # already a reference: left alone
-            ]
-        )
+        for row in (
+            page(incident_id, 1, "bob", SLACK),
+            page(incident_id, 2, "bob", PD),
+            page(incident_id, 3, "team:risk-ml", HOOK),
+            page(incident_id, 4, "bob", ref),  # already a reference: left alone
+        ):
+            session.add(row)
     upgrade(fresh_url, "head")
 
     with Session(engine) as session:

@@ -1,0 +1,114 @@
+"""HTTP API of the incident workspace: report, note, contain, reclassify, hand over, escalate,
+snooze, link. Each change is recorded on the timeline with its actor; each answer is the
+updated incident."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from app.api.deps import CatalogDep, DatabaseDep, Runtime, RuntimeDep, SettingsDep
+from app.api.errors import described
+from app.api.incidents import IncidentId
+from app.flows import workspace as flows
+from app.flows.workspace import Send
+from app.incidents.schemas import (
+    ContainIn,
+    CorrectIn,
+    EscalateIn,
+    EventMarkIn,
+    IncidentRead,
+    LinkIn,
+    NoteIn,
+    ReassignIn,
+    ReclassifyIn,
+    ReportIn,
+    RolesIn,
+    SnoozeIn,
+)
+from app.text import MAX_DB_ID
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["workspace"])
+ON_AN_INCIDENT = described(404, 409)
+EventId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="The timeline entry's id")]
+
+
+def _send(rt: Runtime) -> Send:
+    return rt.dispatcher.submit if rt.dispatcher is not None else None
+
+
+@router.post("", response_model=IncidentRead, status_code=status.HTTP_201_CREATED)
+def report_incident(
+    body: ReportIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep, config: SettingsDep
+) -> IncidentRead:
+    """Report an incident no alert caught (a user, a reviewer, a vendor); it pages like any other."""
+    return flows.report(db, _send(rt), catalog, config.public_url, body)
+
+
+@router.post("/{incident_id}/notes", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def add_note(incident_id: IncidentId, body: NoteIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """Add a note, or a decision with its rationale (`kind: decision`), optionally back-dated."""
+    return flows.note(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/contain", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def contain(incident_id: IncidentId, body: ContainIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """Harm is contained (rolled back, disabled, constrained): sets `contained_at`."""
+    return flows.contain(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/reclassify", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def reclassify(
+    incident_id: IncidentId, body: ReclassifyIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+) -> IncidentRead:
+    """Correct the type or the severity, up or down, with a reason."""
+    return flows.reclassify(db, _send(rt), catalog, incident_id, body)
+
+
+@router.post("/{incident_id}/correct", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def correct(incident_id: IncidentId, body: CorrectIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """Correct when impact started or when harm was contained; the old value stays on record."""
+    return flows.correct(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/roles", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def set_roles(incident_id: IncidentId, body: RolesIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """Hand over the lead, communications lead or reviewer role."""
+    return flows.roles(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/reassign", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def reassign(
+    incident_id: IncidentId, body: ReassignIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+) -> IncidentRead:
+    """Page a person of the on-call file now; escalation waits on their acknowledgement."""
+    return flows.reassign(db, _send(rt), catalog, incident_id, body)
+
+
+@router.post("/{incident_id}/escalate", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def escalate(
+    incident_id: IncidentId, body: EscalateIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+) -> IncidentRead:
+    """Fire the next escalation step now."""
+    return flows.escalate(db, _send(rt), catalog, incident_id, body)
+
+
+@router.post("/{incident_id}/snooze", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def snooze(incident_id: IncidentId, body: SnoozeIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """An acknowledged incident triggers and pages again after `minutes` unless resolved."""
+    return flows.snooze(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/link", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def link(incident_id: IncidentId, body: LinkIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+    """Mark this incident a duplicate of (it is resolved into it) or related to another."""
+    return flows.link(db, _send(rt), incident_id, body)
+
+
+@router.post("/{incident_id}/timeline/{event_id}", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def mark_event(
+    incident_id: IncidentId, event_id: EventId, body: EventMarkIn, rt: RuntimeDep, db: DatabaseDep
+) -> IncidentRead:
+    """Star a timeline entry that matters for the review, or hide noise from the default view."""
+    return flows.mark_event(db, _send(rt), incident_id, event_id, body)

@@ -1,0 +1,191 @@
+"""People working an incident: report one no alert caught, note, contain, reclassify, hand over,
+escalate, snooze, link. Each change is one transaction that locks the incident, records the
+change on its timeline and writes any page it causes; pages are handed over after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.catalog.loader import Catalog
+from app.db import Database, utcnow
+from app.errors import NotFound
+from app.incidents import service as incidents
+from app.incidents import workspace
+from app.incidents.schemas import (
+    ContainIn,
+    CorrectIn,
+    EscalateIn,
+    EventMarkIn,
+    IncidentRead,
+    LinkIn,
+    NoteIn,
+    ReassignIn,
+    ReclassifyIn,
+    ReportIn,
+    RolesIn,
+    SnoozeIn,
+)
+from app.models import Incident, Notification
+from app.paging import service as paging
+from app.vocabulary import DUPLICATE_OF, RESOLVE
+
+Send = Callable[[Iterable[int]], None] | None
+Change = Callable[[Session, Incident, datetime], list[Notification]]
+
+
+def _apply(db: Database, send: Send, incident_id: int, change: Change) -> IncidentRead:
+    now = utcnow()
+    with db.session(write=True) as session:
+        incident = incidents.get_for_update(session, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} not found")
+        pages = change(session, incident, now)
+        session.flush()
+        ids = [p.id for p in pages]
+        result = IncidentRead.model_validate(incident)
+    if send is not None and ids:
+        send(ids)
+    return result
+
+
+def runbook_for(catalog: Catalog, type_: str, public_url: str) -> dict[str, Any] | None:
+    """The first runbook (by id) written for this type of incident."""
+    for book in sorted(catalog.runbooks.values(), key=lambda b: b.id):
+        if type_ in book.types:
+            return {"id": book.id, "title": book.title, "url": f"{public_url}/runbooks/{book.id}"}
+    return None
+
+
+def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: ReportIn) -> IncidentRead:
+    """Open an incident a person reports; it gets a runbook and pages like an alert-born one."""
+    severity: str
+    if body.severity is not None:
+        severity = body.severity
+    else:
+        assert body.impact is not None
+        severity = catalog.ruleset.severity_matrix[body.impact.technical][body.impact.harm]
+    now = utcnow()
+    with db.session(write=True) as session:
+        incident = incidents.report_incident(
+            session,
+            title=body.title,
+            type_=body.type,
+            severity=severity,
+            model=body.model,
+            labels=body.labels,
+            description=body.description,
+            source=body.source,
+            reported_by=body.reported_by,
+            impact_started_at=body.impact_started_at,
+            runbook=runbook_for(catalog, body.type, public_url),
+            now=now,
+        )
+        who = paging.assignment_for(catalog.oncall, incident.model)
+        policy_id = who.policy.id if who.policy else None
+        incidents.assign(session, incident, who.owner, who.team, policy_id, who.unowned)
+        pages = paging.start_paging(session, catalog.oncall, incident, who.policy, now)
+        session.flush()
+        ids = [p.id for p in pages]
+        result = IncidentRead.model_validate(incident)
+    if send is not None and ids:
+        send(ids)
+    return result
+
+
+def note(db: Database, send: Send, incident_id: int, body: NoteIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        workspace.add_note(session, incident, body.by, body.text, body.kind, body.rationale, body.at, now)
+        return []
+
+    return _apply(db, send, incident_id, change)
+
+
+def contain(db: Database, send: Send, incident_id: int, body: ContainIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        workspace.contain(session, incident, body.by, body.note, body.at, now)
+        return []
+
+    return _apply(db, send, incident_id, change)
+
+
+def reclassify(
+    db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReclassifyIn
+) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        worse = workspace.reclassify(session, incident, body.by, body.reason, body.type, body.severity, now)
+        # Worse is more urgent: the people already paged hear it, as when an alert raises it.
+        return paging.on_severity_raised(session, catalog.oncall, incident, now) if worse else []
+
+    return _apply(db, send, incident_id, change)
+
+
+def correct(db: Database, send: Send, incident_id: int, body: CorrectIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        workspace.correct_times(
+            session, incident, body.by, body.reason, body.impact_started_at, body.contained_at, now
+        )
+        return []
+
+    return _apply(db, send, incident_id, change)
+
+
+def roles(db: Database, send: Send, incident_id: int, body: RolesIn) -> IncidentRead:
+    given = {role: getattr(body, role) for role in workspace.ROLES if getattr(body, role) is not None}
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        workspace.set_roles(session, incident, body.by, {r: p or None for r, p in given.items()}, now)
+        return []
+
+    return _apply(db, send, incident_id, change)
+
+
+def reassign(db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReassignIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        # An unknown person is refused by paging; the transaction then rolls back whole.
+        incidents.reassign(session, incident, body.by, body.to, now)
+        return paging.reassign(session, catalog.oncall, incident, body.to, now)
+
+    return _apply(db, send, incident_id, change)
+
+
+def escalate(db: Database, send: Send, catalog: Catalog, incident_id: int, body: EscalateIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        incidents.require_open(incident, "escalate")
+        return paging.escalate_now(session, catalog.oncall, incident, body.by, now)
+
+    return _apply(db, send, incident_id, change)
+
+
+def snooze(db: Database, send: Send, incident_id: int, body: SnoozeIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        incidents.snooze(session, incident, body.by, now + timedelta(minutes=body.minutes), now)
+        return []
+
+    return _apply(db, send, incident_id, change)
+
+
+def link(db: Database, send: Send, incident_id: int, body: LinkIn) -> IncidentRead:
+    """Link two incidents; a duplicate is resolved into the other (its alerts show there)."""
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        other = incidents.get(session, body.incident_id)
+        workspace.link(session, incident, other, body.relation, body.by, now)
+        if body.relation != DUPLICATE_OF or not incident.is_open:
+            return []
+        incidents.resolve_as_duplicate(session, incident, other.id, body.by, now)
+        return paging.after_action(session, incident, RESOLVE, now)
+
+    return _apply(db, send, incident_id, change)
+
+
+def mark_event(db: Database, send: Send, incident_id: int, event_id: int, body: EventMarkIn) -> IncidentRead:
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        workspace.mark_event(session, incident, event_id, body.by, body.starred, body.hidden)
+        return []
+
+    return _apply(db, send, incident_id, change)
