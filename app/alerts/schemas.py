@@ -176,24 +176,6 @@ class AlertmanagerWebhook(BaseModel):
         if errors:
             raise ValidationError.from_exception_data("AlertmanagerWebhook", errors)
         return self
-        fields: Fields = {
-            "receiver": self.receiver,
-            "groupLabels": self.groupLabels,
-            "commonLabels": self.commonLabels,
-            "commonAnnotations": self.commonAnnotations,
-            "externalURL": self.externalURL,
-            "groupKey": self.groupKey,
-        }
-        parts: list[str] = []
-        for value in fields.values():
-            if isinstance(value, str):
-                parts.append(value)
-            else:
-                parts += value
-                parts += value.values()
-        if NUL in "".join(parts):
-            raise ValidationError.from_exception_data("AlertmanagerWebhook", _all_nul_errors(fields))
-        return self
 
 
 @dataclass(frozen=True, slots=True)
