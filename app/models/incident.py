@@ -71,6 +71,13 @@ class Incident(Base):
         Index("ix_incident_key_resolved_at", "key", "resolved_at"),
         Index("ix_incident_status_opened_at", "status", "opened_at"),
         Index("ix_incident_opened_at", "opened_at"),
+        # The escalation job looks for snoozes that ran out every few seconds.
+        Index(
+            "ix_incident_snoozed_until",
+            "snoozed_until",
+            sqlite_where=text("snoozed_until IS NOT NULL"),
+            postgresql_where=text("snoozed_until IS NOT NULL"),
+        ),
     )
 
     @property

@@ -51,6 +51,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('snoozed_until', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('duplicate_of', sa.Integer(), nullable=True))
 
+    op.create_index(
+        'ix_incident_snoozed_until', 'incident', ['snoozed_until'], unique=False,
+        sqlite_where=sa.text('snoozed_until IS NOT NULL'),
+        postgresql_where=sa.text('snoozed_until IS NOT NULL'),
+    )
+
     with op.batch_alter_table('incident_event', schema=None) as batch_op:
         batch_op.add_column(sa.Column('starred', sa.Boolean(), server_default=sa.text('(false)'), nullable=False))
         batch_op.add_column(sa.Column('hidden', sa.Boolean(), server_default=sa.text('(false)'), nullable=False))
@@ -64,6 +70,7 @@ def downgrade() -> None:
         batch_op.drop_column('hidden')
         batch_op.drop_column('starred')
 
+    op.drop_index('ix_incident_snoozed_until', table_name='incident')
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_column('duplicate_of')
         batch_op.drop_column('snoozed_until')
