@@ -34,6 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.drop_column('restricted')
+    # In place too (SQLite 3.35+ has DROP COLUMN): a rebuild would lose the partial index.
+    op.drop_column('incident', 'restricted')
     op.drop_table('incident_access')
