@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.config import Settings
+from app.incidents import service
 from app.main import create_app
+from app.models import Incident
 from tests.support import load_fixture_requests
 
 API = "/api/v1/incidents"
@@ -283,3 +286,27 @@ def test_an_access_request_is_recorded_and_reveals_nothing(access_client: TestCl
     assert not sees(access_client, secret["id"], "mallory")  # asking is not being let in
     # The operator is told when there is no such incident.
     assert access_client.post(f"{API}/999999/access-requests", json={"by": "ops"}).status_code == 404
+
+
+# --- the service functions pages call -----------------------------------------------------------------
+
+
+def test_service_filters_for_pages(access_client: TestClient) -> None:
+    public = report(access_client, "technical_failure")
+    secret = report(access_client, "fairness_violation")
+    db = access_client.app.state.runtime.db  # type: ignore[attr-defined]
+    everything = service.IncidentFilter()
+    with db.session() as session:
+        rows, total = service.search(session, everything, 50, 0)  # today's callers: everything
+        assert {public["id"], secret["id"]} <= {r.id for r in rows} and total >= 2
+        rows, _ = service.search(session, everything, 50, 0, viewer_person="bob")
+        assert [r.id for r in rows] == [public["id"]]
+        rows, _ = service.search(session, everything, 50, 0, viewer_person="carol")  # paged
+        assert {r.id for r in rows} == {public["id"], secret["id"]}
+        ids = session.scalars(select(Incident.id).where(service.visible_to(session, "bob"))).all()
+        assert list(ids) == [public["id"]]
+        incident = service.get(session, secret["id"])
+        assert service.can_see(session, incident, None)
+        assert service.can_see(session, incident, "alice")
+        assert service.can_see(session, incident, "carol")
+        assert not service.can_see(session, incident, "bob")
