@@ -102,3 +102,32 @@ def require_api_token(
 ) -> None:
     """Every /api/ call needs `Authorization: Bearer <BRIDGE_API_TOKEN>` when it is set."""
     check_secret(request, config.api_token, allow_basic=False)
+
+
+# An operator tool acting on behalf of a person names them here; the answer is then narrowed to
+# what that person may see. It never widens anything: the token holder already sees everything.
+PERSON_HEADER = "X-Bridge-Person"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: a person (what they may see) or the API token holder (everything)."""
+
+    person: str | None
+    everything: bool
+
+    @property
+    def narrowed_to(self) -> str | None:
+        """The person whose view applies, or None for everything."""
+        return None if self.everything else (self.person or "")
+
+
+def viewer(request: Request) -> Viewer:
+    """Every API call is the operator's (BRIDGE_API_TOKEN); `X-Bridge-Person` only narrows it."""
+    person = request.headers.get(PERSON_HEADER)
+    if person is None:
+        return Viewer(person=None, everything=True)
+    return Viewer(person=person.strip(), everything=False)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]

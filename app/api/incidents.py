@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from app.alerts import service as alerts
-from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep
+from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep, Viewer, ViewerDep
 from app.api.errors import described
 from app.db import Database
 from app.flows.actions import perform
@@ -36,6 +36,7 @@ TextFilter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 @router.get("", response_model=IncidentPage)
 def list_incidents(
     session: ReadSession,
+    viewer: ViewerDep,
     status: StatusFilter | None = None,
     severity: Severity | None = None,
     type: TextFilter = None,
@@ -45,15 +46,15 @@ def list_incidents(
 ) -> IncidentPage:
     """List incidents, newest first; `status=open` means not yet resolved."""
     filters = service.IncidentFilter(status=status, severity=severity, type=type, model=model)
-    rows, total = service.search(session, filters, limit, offset)
+    rows, total = service.search(session, filters, limit, offset, viewer.narrowed_to)
     items = [IncidentRead.model_validate(row) for row in rows]
     return IncidentPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=described(404))
-def get_incident(incident_id: IncidentId, session: ReadSession) -> IncidentDetail:
+def get_incident(incident_id: IncidentId, session: ReadSession, viewer: ViewerDep) -> IncidentDetail:
     """One incident with its alerts and its timeline."""
-    incident = service.get(session, incident_id)
+    incident = service.get_visible(session, incident_id, viewer.narrowed_to)
     # A duplicate folded into this incident keeps its alerts' history visible here.
     folded = service.duplicates_of(session, incident_id)
     rows = [a for i in (incident_id, *folded) for a in alerts.of_incident(session, i)]
@@ -65,19 +66,29 @@ def get_incident(incident_id: IncidentId, session: ReadSession) -> IncidentDetai
     )
 
 
-def _act(rt: Runtime, db: Database, incident_id: int, action: str, body: ActionIn) -> ActionResult:
+def _act(
+    rt: Runtime, db: Database, viewer: Viewer, incident_id: int, action: str, body: ActionIn
+) -> ActionResult:
+    if not viewer.everything:
+        # Someone who may not see the incident cannot act on it either: 404, as if it did not exist.
+        with db.session() as session:
+            service.get_visible(session, incident_id, viewer.narrowed_to)
     send = rt.dispatcher.submit if rt.dispatcher is not None else None
     outcome = perform(db, send, incident_id, action, body.by, body.note)
     return ActionResult(changed=outcome.changed, incident=outcome.incident)
 
 
 @router.post("/{incident_id}/acknowledge", response_model=ActionResult, responses=described(404, 409))
-def acknowledge(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+def acknowledge(
+    incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> ActionResult:
     """Acknowledge: someone is on it. Repeating it is harmless; a resolved incident is a 409."""
-    return _act(rt, db, incident_id, ACKNOWLEDGE, body)
+    return _act(rt, db, viewer, incident_id, ACKNOWLEDGE, body)
 
 
 @router.post("/{incident_id}/resolve", response_model=ActionResult, responses=described(404, 409))
-def resolve(incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep) -> ActionResult:
+def resolve(
+    incident_id: IncidentId, body: ActionIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> ActionResult:
     """Resolve the incident. Repeating it is harmless."""
-    return _act(rt, db, incident_id, RESOLVE, body)
+    return _act(rt, db, viewer, incident_id, RESOLVE, body)

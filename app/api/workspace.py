@@ -8,12 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import CatalogDep, DatabaseDep, Runtime, RuntimeDep, SettingsDep
+from app.api.deps import CatalogDep, DatabaseDep, Runtime, RuntimeDep, SettingsDep, ViewerDep
 from app.api.errors import described
 from app.api.incidents import IncidentId
 from app.flows import workspace as flows
 from app.flows.workspace import Send
 from app.incidents.schemas import (
+    AccessIn,
+    AccessRequestAccepted,
+    AccessRequestIn,
     ContainIn,
     CorrectIn,
     EscalateIn,
@@ -24,6 +27,7 @@ from app.incidents.schemas import (
     ReassignIn,
     ReclassifyIn,
     ReportIn,
+    RestrictIn,
     RolesIn,
     SnoozeIn,
 )
@@ -47,68 +51,130 @@ def report_incident(
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def add_note(incident_id: IncidentId, body: NoteIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def add_note(
+    incident_id: IncidentId, body: NoteIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """Add a note, or a decision with its rationale (`kind: decision`), optionally back-dated."""
-    return flows.note(db, _send(rt), incident_id, body)
+    return flows.note(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/contain", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def contain(incident_id: IncidentId, body: ContainIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def contain(
+    incident_id: IncidentId, body: ContainIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """Harm is contained (rolled back, disabled, constrained): sets `contained_at`."""
-    return flows.contain(db, _send(rt), incident_id, body)
+    return flows.contain(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/reclassify", response_model=IncidentRead, responses=ON_AN_INCIDENT)
 def reclassify(
-    incident_id: IncidentId, body: ReclassifyIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+    incident_id: IncidentId,
+    body: ReclassifyIn,
+    rt: RuntimeDep,
+    db: DatabaseDep,
+    catalog: CatalogDep,
+    viewer: ViewerDep,
 ) -> IncidentRead:
     """Correct the type or the severity, up or down, with a reason."""
-    return flows.reclassify(db, _send(rt), catalog, incident_id, body)
+    return flows.reclassify(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/correct", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def correct(incident_id: IncidentId, body: CorrectIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def correct(
+    incident_id: IncidentId, body: CorrectIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """Correct when impact started or when harm was contained; the old value stays on record."""
-    return flows.correct(db, _send(rt), incident_id, body)
+    return flows.correct(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/roles", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def set_roles(incident_id: IncidentId, body: RolesIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def set_roles(
+    incident_id: IncidentId, body: RolesIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """Hand over the lead, communications lead or reviewer role."""
-    return flows.roles(db, _send(rt), incident_id, body)
+    return flows.roles(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/reassign", response_model=IncidentRead, responses=ON_AN_INCIDENT)
 def reassign(
-    incident_id: IncidentId, body: ReassignIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+    incident_id: IncidentId,
+    body: ReassignIn,
+    rt: RuntimeDep,
+    db: DatabaseDep,
+    catalog: CatalogDep,
+    viewer: ViewerDep,
 ) -> IncidentRead:
     """Page a person of the on-call file now; escalation waits on their acknowledgement."""
-    return flows.reassign(db, _send(rt), catalog, incident_id, body)
+    return flows.reassign(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentRead, responses=ON_AN_INCIDENT)
 def escalate(
-    incident_id: IncidentId, body: EscalateIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep
+    incident_id: IncidentId,
+    body: EscalateIn,
+    rt: RuntimeDep,
+    db: DatabaseDep,
+    catalog: CatalogDep,
+    viewer: ViewerDep,
 ) -> IncidentRead:
     """Fire the next escalation step now."""
-    return flows.escalate(db, _send(rt), catalog, incident_id, body)
+    return flows.escalate(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/snooze", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def snooze(incident_id: IncidentId, body: SnoozeIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def snooze(
+    incident_id: IncidentId, body: SnoozeIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """An acknowledged incident triggers and pages again after `minutes` unless resolved."""
-    return flows.snooze(db, _send(rt), incident_id, body)
+    return flows.snooze(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/link", response_model=IncidentRead, responses=ON_AN_INCIDENT)
-def link(incident_id: IncidentId, body: LinkIn, rt: RuntimeDep, db: DatabaseDep) -> IncidentRead:
+def link(
+    incident_id: IncidentId, body: LinkIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
     """Mark this incident a duplicate of (it is resolved into it) or related to another."""
-    return flows.link(db, _send(rt), incident_id, body)
+    return flows.link(db, _send(rt), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/timeline/{event_id}", response_model=IncidentRead, responses=ON_AN_INCIDENT)
 def mark_event(
-    incident_id: IncidentId, event_id: EventId, body: EventMarkIn, rt: RuntimeDep, db: DatabaseDep
+    incident_id: IncidentId,
+    event_id: EventId,
+    body: EventMarkIn,
+    rt: RuntimeDep,
+    db: DatabaseDep,
+    viewer: ViewerDep,
 ) -> IncidentRead:
     """Star a timeline entry that matters for the review, or hide noise from the default view."""
-    return flows.mark_event(db, _send(rt), incident_id, event_id, body)
+    return flows.mark_event(db, _send(rt), incident_id, event_id, body, viewer.narrowed_to)
+
+
+@router.post("/{incident_id}/restrict", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def restrict(
+    incident_id: IncidentId, body: RestrictIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
+    """Restrict the incident to the people working on it (`restricted: false` opens it again)."""
+    return flows.restrict(db, _send(rt), incident_id, body, viewer.narrowed_to)
+
+
+@router.post("/{incident_id}/access", response_model=IncidentRead, responses=ON_AN_INCIDENT)
+def grant_access(
+    incident_id: IncidentId, body: AccessIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> IncidentRead:
+    """Let one more person see a restricted incident."""
+    return flows.grant_access(db, _send(rt), incident_id, body, viewer.narrowed_to)
+
+
+@router.post(
+    "/{incident_id}/access-requests",
+    response_model=AccessRequestAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=described(404),
+)
+def request_access(
+    incident_id: IncidentId, body: AccessRequestIn, db: DatabaseDep, viewer: ViewerDep
+) -> AccessRequestAccepted:
+    """Ask to see an incident; the request goes on its timeline and the answer says nothing more."""
+    flows.request_access(db, incident_id, body, viewer.narrowed_to)
+    return AccessRequestAccepted()

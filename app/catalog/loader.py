@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from app.incidents import config as workspace_config
+from app.incidents.config import WorkspaceConfig
 from app.oncall import config as oncall_config
 from app.oncall.config import OncallConfig
 from app.rules import config as rules_config
@@ -24,7 +26,14 @@ from app.sections import Located, Merged, SectionKind
 
 # Every top-level section of the rules directory, by the domain that parses it.
 # Unknown names are errors, so typos surface.
-SECTIONS: dict[str, SectionKind] = {**rules_config.SECTIONS, **oncall_config.SECTIONS}
+SECTIONS: dict[str, SectionKind] = {
+    **rules_config.SECTIONS,
+    **oncall_config.SECTIONS,
+    **workspace_config.SECTIONS,
+}
+# Single sections whose problems name the line of the section (file:line); the older ones
+# (`severity_matrix`, `paging`) name the file only.
+LINED_SECTIONS = frozenset(workspace_config.SECTIONS)
 
 
 class ConfigError(Exception):
@@ -43,6 +52,7 @@ class Catalog:
     runbooks: dict[str, Runbook]
     files: tuple[str, ...]
     oncall: OncallConfig = field(default_factory=OncallConfig)
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -79,6 +89,15 @@ def _item_lines(node: yaml.Node | None, section: str) -> list[int]:
     return []
 
 
+def _section_line(node: yaml.Node | None, section: str) -> int | None:
+    """Line number (1-based) of a top-level section's key."""
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == section:
+                return int(key.start_mark.line) + 1
+    return None
+
+
 def _read_file(path: Path, problems: list[str]) -> Merged:
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,6 +130,8 @@ def _read_file(path: Path, problems: list[str]) -> Merged:
             found[name] = [
                 Located(item, f"{path}:{lines[i] if i < len(lines) else '?'}") for i, item in enumerate(value)
             ]
+        elif name in LINED_SECTIONS:
+            found[name] = [Located(value, f"{path}:{_section_line(node, name) or '?'}")]
         else:
             found[name] = [Located(value, str(path))]
     return found
@@ -141,6 +162,13 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
     merged = read_sections(files, problems)
     ruleset = rules_config.parse_rules(merged, runbooks.keys(), problems)
     oncall = oncall_config.parse_oncall(merged, problems)
+    workspace = workspace_config.parse_workspace(merged, problems)
     if problems:
         raise ConfigError(problems)
-    return Catalog(ruleset=ruleset, runbooks=runbooks, files=tuple(str(f) for f in files), oncall=oncall)
+    return Catalog(
+        ruleset=ruleset,
+        runbooks=runbooks,
+        files=tuple(str(f) for f in files),
+        oncall=oncall,
+        workspace=workspace,
+    )

@@ -97,7 +97,15 @@ class _Batch:
         """A new incident: open it, freeze its owner and policy, page the first step."""
         runbook = runbook_ref(self.catalog, c, alert.annotations, self.public_url)
         incident = incidents.open_incident(
-            self.session, c, alert.labels, alert.annotations, runbook, alert.source, self.now, alert.starts_at
+            self.session,
+            c,
+            alert.labels,
+            alert.annotations,
+            runbook,
+            alert.source,
+            self.now,
+            alert.starts_at,
+            restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
         oncall = self.catalog.oncall
         who = paging.assignment_for(oncall, incident.model)

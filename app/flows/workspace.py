@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from app.catalog.loader import Catalog
 from app.db import Database, utcnow
 from app.errors import NotFound
+from app.incidents import access, workspace
 from app.incidents import service as incidents
-from app.incidents import workspace
 from app.incidents.schemas import (
+    AccessIn,
+    AccessRequestIn,
     ContainIn,
     CorrectIn,
     EscalateIn,
@@ -27,6 +29,7 @@ from app.incidents.schemas import (
     ReassignIn,
     ReclassifyIn,
     ReportIn,
+    RestrictIn,
     RolesIn,
     SnoozeIn,
 )
@@ -38,11 +41,14 @@ Send = Callable[[Iterable[int]], None] | None
 Change = Callable[[Session, Incident, datetime], list[Notification]]
 
 
-def _apply(db: Database, send: Send, incident_id: int, change: Change) -> IncidentRead:
+def _apply(
+    db: Database, send: Send, incident_id: int, change: Change, person: str | None = None
+) -> IncidentRead:
+    """One change to one incident `person` may see (None: everything); 404 for anyone else."""
     now = utcnow()
     with db.session(write=True) as session:
         incident = incidents.get_for_update(session, incident_id)
-        if incident is None:
+        if incident is None or not incidents.can_see(session, incident, person):
             raise NotFound(f"incident {incident_id} not found")
         pages = change(session, incident, now)
         session.flush()
@@ -84,6 +90,7 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             impact_started_at=body.impact_started_at,
             runbook=runbook_for(catalog, body.type, public_url),
             now=now,
+            restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )
         who = paging.assignment_for(catalog.oncall, incident.model)
         policy_id = who.policy.id if who.policy else None
@@ -97,95 +104,155 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
     return result
 
 
-def note(db: Database, send: Send, incident_id: int, body: NoteIn) -> IncidentRead:
+def note(db: Database, send: Send, incident_id: int, body: NoteIn, person: str | None = None) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         workspace.add_note(session, incident, body.by, body.text, body.kind, body.rationale, body.at, now)
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def contain(db: Database, send: Send, incident_id: int, body: ContainIn) -> IncidentRead:
+def contain(
+    db: Database, send: Send, incident_id: int, body: ContainIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         workspace.contain(session, incident, body.by, body.note, body.at, now)
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
 def reclassify(
-    db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReclassifyIn
+    db: Database,
+    send: Send,
+    catalog: Catalog,
+    incident_id: int,
+    body: ReclassifyIn,
+    person: str | None = None,
 ) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         worse = workspace.reclassify(session, incident, body.by, body.reason, body.type, body.severity, now)
+        access.restrict_for_type(session, incident, catalog.workspace, body.by, now)
         # Worse is more urgent: the people already paged hear it, as when an alert raises it.
         return paging.on_severity_raised(session, catalog.oncall, incident, now) if worse else []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def correct(db: Database, send: Send, incident_id: int, body: CorrectIn) -> IncidentRead:
+def correct(
+    db: Database, send: Send, incident_id: int, body: CorrectIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         workspace.correct_times(
             session, incident, body.by, body.reason, body.impact_started_at, body.contained_at, now
         )
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def roles(db: Database, send: Send, incident_id: int, body: RolesIn) -> IncidentRead:
+def roles(
+    db: Database, send: Send, incident_id: int, body: RolesIn, person: str | None = None
+) -> IncidentRead:
     given = {role: getattr(body, role) for role in workspace.ROLES if getattr(body, role) is not None}
 
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         workspace.set_roles(session, incident, body.by, {r: p or None for r, p in given.items()}, now)
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def reassign(db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReassignIn) -> IncidentRead:
+def reassign(
+    db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReassignIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         # An unknown person is refused by paging; the transaction then rolls back whole.
         incidents.reassign(session, incident, body.by, body.to, now)
         return paging.reassign(session, catalog.oncall, incident, body.to, now)
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def escalate(db: Database, send: Send, catalog: Catalog, incident_id: int, body: EscalateIn) -> IncidentRead:
+def escalate(
+    db: Database, send: Send, catalog: Catalog, incident_id: int, body: EscalateIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         incidents.require_open(incident, "escalate")
         return paging.escalate_now(session, catalog.oncall, incident, body.by, now)
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def snooze(db: Database, send: Send, incident_id: int, body: SnoozeIn) -> IncidentRead:
+def snooze(
+    db: Database, send: Send, incident_id: int, body: SnoozeIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         incidents.snooze(session, incident, body.by, now + timedelta(minutes=body.minutes), now)
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def link(db: Database, send: Send, incident_id: int, body: LinkIn) -> IncidentRead:
+def link(db: Database, send: Send, incident_id: int, body: LinkIn, person: str | None = None) -> IncidentRead:
     """Link two incidents; a duplicate is resolved into the other (its alerts show there)."""
 
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        other = incidents.get(session, body.incident_id)
+        other = incidents.get_visible(session, body.incident_id, person)
         workspace.link(session, incident, other, body.relation, body.by, now)
         if body.relation != DUPLICATE_OF or not incident.is_open:
             return []
         incidents.resolve_as_duplicate(session, incident, other.id, body.by, now)
         return paging.after_action(session, incident, RESOLVE, now)
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
 
 
-def mark_event(db: Database, send: Send, incident_id: int, event_id: int, body: EventMarkIn) -> IncidentRead:
+def mark_event(
+    db: Database, send: Send, incident_id: int, event_id: int, body: EventMarkIn, person: str | None = None
+) -> IncidentRead:
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         workspace.mark_event(session, incident, event_id, body.by, body.starred, body.hidden)
         return []
 
-    return _apply(db, send, incident_id, change)
+    return _apply(db, send, incident_id, change, person)
+
+
+def restrict(
+    db: Database, send: Send, incident_id: int, body: RestrictIn, person: str | None = None
+) -> IncidentRead:
+    """Restrict the incident to the people working on it, or open it again, with a reason."""
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        access.set_restricted(session, incident, body.by, body.restricted, body.reason, now)
+        return []
+
+    return _apply(db, send, incident_id, change, person)
+
+
+def grant_access(
+    db: Database, send: Send, incident_id: int, body: AccessIn, person: str | None = None
+) -> IncidentRead:
+    """Let one more person see the incident (recorded on its timeline)."""
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        access.grant_access(session, incident, body.by, body.person, now)
+        return []
+
+    return _apply(db, send, incident_id, change, person)
+
+
+def request_access(db: Database, incident_id: int, body: AccessRequestIn, person: str | None = None) -> None:
+    """Record a request to see the incident on its timeline.
+
+    Someone who may not see the incident learns nothing: whether it exists or not, the answer
+    is the same. Only the API token holder (`person` None) is told when there is no such incident.
+    """
+    now = utcnow()
+    with db.session(write=True) as session:
+        incident = incidents.get_for_update(session, incident_id)
+        if incident is None:
+            if person is None:
+                raise NotFound(f"incident {incident_id} not found")
+            return
+        access.request_access(session, incident, body.by, now)

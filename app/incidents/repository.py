@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Select, Table, exists, func, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
-from app.models import Incident, IncidentEvent, IncidentLink
+from app.models import Incident, IncidentAccess, IncidentEvent, IncidentLink, Notification
 from app.vocabulary import OPEN_STATUSES
 
 
@@ -103,9 +105,67 @@ def _filtered(query: Select[Incident], f: IncidentFilter) -> Select[Incident]:
     return query
 
 
-def search(session: Session, f: IncidentFilter, limit: int, offset: int) -> tuple[list[Incident], int]:
-    """A page of incidents, newest first, and the total that match."""
+# The people working an incident: each of them sees it even when it is restricted.
+RESPONDER_COLUMNS = (
+    Incident.owner,
+    Incident.lead,
+    Incident.comms_lead,
+    Incident.reviewer,
+    Incident.acknowledged_by,
+    Incident.resolved_by,
+    Incident.reported_by,
+)
+
+
+def visible_to(person: str) -> ColumnElement[bool]:
+    """Incidents `person` may see: unrestricted ones, and restricted ones they work on, were
+    paged for or were granted access to (EXISTS subqueries, correlated on the incident)."""
+    paged = exists().where(Notification.incident_id == Incident.id, Notification.recipient == person)
+    invited = exists().where(IncidentAccess.incident_id == Incident.id, IncidentAccess.person == person)
+    return or_(
+        Incident.restricted.is_(False), *(column == person for column in RESPONDER_COLUMNS), paged, invited
+    )
+
+
+def is_visible(session: Session, incident_id: int, person: str) -> bool:
+    found = session.scalar(select(Incident.id).where(Incident.id == incident_id, visible_to(person)))
+    return found is not None
+
+
+def add_access(session: Session, incident_id: int, person: str, by: str, now: datetime) -> bool:
+    """Grant `person` access unless they have it; True when it was new (unique per person)."""
+    values = dict(incident_id=incident_id, person=person, granted_by=by, granted_at=now)
+    dialect = session.get_bind().dialect.name
+    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        maker(IncidentAccess)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["incident_id", "person"])
+    )
+    result = session.execute(statement.returning(IncidentAccess.id))
+    return result.first() is not None
+
+
+def access_of(session: Session, incident_id: int) -> list[IncidentAccess]:
+    return list(
+        session.scalars(
+            select(IncidentAccess)
+            .where(IncidentAccess.incident_id == incident_id)
+            .order_by(IncidentAccess.id)
+        )
+    )
+
+
+def search(
+    session: Session, f: IncidentFilter, limit: int, offset: int, viewer_person: str | None = None
+) -> tuple[list[Incident], int]:
+    """A page of incidents, newest first, and the total that match.
+
+    With `viewer_person`, only the incidents that person may see (None: everything).
+    """
     base = _filtered(select(Incident), f)
+    if viewer_person is not None:
+        base = base.where(visible_to(viewer_person))
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(
         base.order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit).offset(offset)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -56,6 +56,7 @@ class IncidentRead(BaseModel):
     reviewer: str | None
     snoozed_until: datetime | None
     duplicate_of: int | None
+    restricted: bool
 
 
 class AlertRead(BaseModel):
@@ -230,3 +231,28 @@ class EventMarkIn(Strict):
     by: Actor
     starred: bool | None = None
     hidden: bool | None = None
+
+
+class RestrictIn(Strict):
+    """Restrict an incident to the people working on it, or open it to everyone again."""
+
+    by: Actor
+    restricted: bool
+    reason: Reason
+
+
+class AccessIn(Strict):
+    """Let one more person see a restricted incident."""
+
+    by: Actor
+    person: Actor
+
+
+class AccessRequestIn(Strict):
+    by: Actor
+
+
+class AccessRequestAccepted(BaseModel):
+    """The request is recorded if there is anything to record; nothing more is said."""
+
+    status: Literal["received"] = "received"

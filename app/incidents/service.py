@@ -10,10 +10,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.incidents import repository, state
+from app.incidents.config import WorkspaceConfig
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
 from app.vocabulary import (
@@ -43,6 +45,40 @@ search = repository.search
 timeline_of = repository.timeline_of
 open_counts_by_model = repository.open_counts_by_model
 IncidentFilter = repository.IncidentFilter
+
+# Who works an incident: each of them sees it even when it is restricted.
+RESPONDER_ROLES = ("owner", "lead", "comms_lead", "reviewer", "acknowledged_by", "resolved_by", "reported_by")
+
+
+def restricted_by_default(config: WorkspaceConfig, type_: str) -> bool:
+    """Whether a new incident of this type starts restricted (the `workspace:` section)."""
+    return type_ in config.restricted_types
+
+
+def visible_to(session: Session, person: str | None) -> ColumnElement[bool]:
+    """A filter on Incident for any select: what `person` may see (None: everything).
+
+    A restricted incident is seen by its responders, the people paged for it and those granted
+    access; to anyone else it does not exist.
+    """
+    return true() if person is None else repository.visible_to(person)
+
+
+def can_see(session: Session, incident: Incident, person: str | None) -> bool:
+    """Whether `person` (None: the API token holder, who sees everything) may see the incident."""
+    if person is None or not incident.restricted:
+        return True
+    if any(getattr(incident, role) == person for role in RESPONDER_ROLES):
+        return True
+    return repository.is_visible(session, incident.id, person)
+
+
+def get_visible(session: Session, incident_id: int, person: str | None) -> Incident:
+    """One incident `person` may see; NotFound (404) as if it did not exist otherwise."""
+    incident = repository.get(session, incident_id)
+    if incident is None or not can_see(session, incident, person):
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
 
 
 def record(
@@ -98,9 +134,17 @@ def _insert(session: Session, now: datetime, **values: Any) -> Incident:
         reviewer=None,
         snoozed_until=None,
         duplicate_of=None,
+        restricted=False,
     )
     row.update(values)
     return repository.insert_incident(session, row)
+
+
+def _note_restricted(session: Session, incident: Incident, now: datetime) -> None:
+    """A new incident that starts restricted says so, and why, on its timeline."""
+    if incident.restricted:
+        message = f"restricted: {incident.type} incidents are seen only by the people working on them"
+        record(session, incident, "restricted", SYSTEM_ACTOR, now, message, {"restricted": True})
 
 
 def open_incident(
@@ -112,6 +156,7 @@ def open_incident(
     actor: str,
     now: datetime,
     impact_started_at: datetime | None = None,
+    restricted: bool = False,
 ) -> Incident:
     """A new incident for an alert's key."""
     incident = _insert(
@@ -128,6 +173,7 @@ def open_incident(
         runbook=runbook,
         auto_resolve=c.auto_resolve,
         impact_started_at=impact_started_at,
+        restricted=restricted,
     )
     record(
         session,
@@ -138,6 +184,7 @@ def open_incident(
         f"{c.severity} {c.type} incident opened by rule {c.rule}",
         {"rule": c.rule, "key": c.key, "severity": c.severity, "type": c.type},
     )
+    _note_restricted(session, incident, now)
     return incident
 
 
@@ -167,6 +214,7 @@ def report_incident(
     impact_started_at: datetime | None,
     runbook: dict[str, Any] | None,
     now: datetime,
+    restricted: bool = False,
 ) -> Incident:
     """An incident a person reports: no alert caught it, so it has a key of its own."""
     incident = _insert(
@@ -185,6 +233,7 @@ def report_incident(
         reported_by=reported_by,
         description=description,
         impact_started_at=impact_started_at,
+        restricted=restricted,
     )
     record(
         session,
@@ -195,6 +244,7 @@ def report_incident(
         f"{severity} {type_} incident reported by {reported_by} ({source.replace('_', ' ')})",
         {"severity": severity, "type": type_, "source": source},
     )
+    _note_restricted(session, incident, now)
     return incident
 
 

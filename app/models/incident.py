@@ -59,6 +59,9 @@ class Incident(Base):
     reviewer: Mapped[str | None] = mapped_column(String(200))
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duplicate_of: Mapped[int | None] = mapped_column(Integer)  # the incident this one was folded into
+    # Seen only by its responders, the people paged for it and those granted access
+    # (app/incidents/access.py); the API token holder sees everything.
+    restricted: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     __table_args__ = (
         Index(
@@ -119,3 +122,17 @@ class IncidentLink(Base):
         UniqueConstraint("incident_id", "other_id", "relation"),
         Index("ix_incident_link_other_id", "other_id"),
     )
+
+
+class IncidentAccess(Base):
+    """A person invited to see a restricted incident."""
+
+    __tablename__ = "incident_access"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    person: Mapped[str] = mapped_column(String(200))
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("incident_id", "person"),)
