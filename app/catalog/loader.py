@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from app.incidents import config as workspace_config
-from app.incidents.config import WorkspaceConfig
 from app.oncall import config as oncall_config
 from app.oncall.config import OncallConfig
 from app.rules import config as rules_config
+from app.rules import workspace as workspace_config
 from app.rules.engine import RuleSet
+from app.rules.workspace import WorkspaceConfig
 from app.runbooks.library import Runbook, load_library
 from app.sections import Located, Merged, SectionKind
 

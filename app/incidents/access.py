@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.incidents import repository
-from app.incidents.config import WorkspaceConfig
 from app.incidents.service import record, restricted_by_default
 from app.models import Incident
+from app.rules.workspace import WorkspaceConfig
 
 
 def restrict_for_type(

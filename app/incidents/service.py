@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.incidents import repository, state
-from app.incidents.config import WorkspaceConfig
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
+from app.rules.workspace import WorkspaceConfig
 from app.vocabulary import (
     ACKNOWLEDGE,
     MONITORING,

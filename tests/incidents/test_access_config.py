@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.catalog.loader import ConfigError, load_catalog
 from app.cli import main
-from app.incidents.config import DEFAULT_RESTRICTED_TYPES
+from app.rules.workspace import DEFAULT_RESTRICTED_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "runbooks"

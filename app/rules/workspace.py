@@ -1,4 +1,6 @@
-"""The `workspace:` section of the rules directory: which incident types are restricted.
+"""The `workspace:` section of the rules directory: which incident types are restricted (they
+may concern people's rights or legal exposure). Parsed here, beside the rules that give incidents
+their types; the incidents domain applies it.
 
 ```yaml
 workspace:
