@@ -213,6 +213,22 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "this form has expired or did not come from this service; reload the page")
 
 
+def same_origin(request: Request) -> None:
+    """A browser's POST from another site is refused (no one is signed in as someone else)."""
+    rt: Runtime = request.app.state.runtime
+    # Pages send no Referer, so a browser's Origin is "null"; Sec-Fetch-Site still tells.
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    foreign_site = site is not None and site not in ("same-origin", "none")
+    foreign_origin = origin not in (None, "null", rt.settings.public_url, _origin_of(request))
+    if foreign_site or foreign_origin:
+        raise HTTPException(403, "this form did not come from this service")
+
+
+def _origin_of(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
 def safe_next(target: str | None) -> str:
     """Only a path of this service: never another site (an open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -241,7 +257,7 @@ def login_form(request: Request, next: str = "/incidents") -> HTMLResponse:
     return render(request, "login.html", next=safe_next(next), title="Sign in")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(same_origin)])
 async def request_link(request: Request, rt: RuntimeDep, background: BackgroundTasks) -> HTMLResponse:
     """Send a sign-in link to the person's own contacts; the answer is the same for any id."""
     form = await form_of(request)
@@ -273,7 +289,9 @@ def _use_up(db: Database, token_id: str, person: str) -> None:
         session.add(UsedSignInLink(token_id=token_id, person=person, used_at=utcnow()))
 
 
-@router.post("/login/{token}", response_class=HTMLResponse, response_model=None)
+@router.post(
+    "/login/{token}", response_class=HTMLResponse, response_model=None, dependencies=[Depends(same_origin)]
+)
 async def use_link(request: Request, token: str, rt: RuntimeDep) -> Response:
     """The button was pressed: the link is used up and a session starts."""
     next = (await form_of(request)).get("next", "/incidents")

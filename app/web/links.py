@@ -134,6 +134,7 @@ def act(token: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
         who = incident.acknowledged_by if claims.action == "acknowledge" else incident.resolved_by
         notice = f"Already {PAST_TENSE[claims.action]} by {who}; nothing changed."
     page = _page(rt, claims, token, notice, workspace=True)
-    if signed_in(request) is None:  # a session of its own (wider) stays as it is
+    current = signed_in(request)
+    if current is None or current.incident_id is not None:  # a full session stays as it is
         start_session(rt, page, claims.recipient, incident_id=claims.incident_id)
     return page

@@ -130,6 +130,12 @@ def test_sign_in_link_works_once(bridge: Bridge, mailbox: tuple[Mailbox, int]) -
     link = sign_in_link(mailbox[0])
     shown = httpx.get(link, timeout=10.0)  # a scanner fetching it uses nothing up
     assert shown.status_code == 200 and "Sign in as alice" in shown.text
+    elsewhere = {"Origin": "https://attacker.example"}  # login CSRF: signing a victim in as us
+    foreign = httpx.post(link, data={"next": "/incidents"}, headers=elsewhere, timeout=10.0)
+    assert foreign.status_code == 403 and "bridge_session" not in foreign.cookies
+    cross_site = {"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+    foreign = httpx.post(link, data={"next": "/incidents"}, headers=cross_site, timeout=10.0)
+    assert foreign.status_code == 403 and "bridge_session" not in foreign.cookies
     first = httpx.post(link, data={"next": "/incidents"}, follow_redirects=False, timeout=10.0)
     assert first.status_code == 303 and "bridge_session" in first.cookies
     second = httpx.post(link, data={"next": "/incidents"}, follow_redirects=False, timeout=10.0)
