@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Run the escalation and retry jobs in this process (every replica may; rows are claimed).
     run_jobs: bool = True
 
+    # Web pages behind a single sign-on proxy: the header naming the person, honoured only from
+    # these addresses or networks (comma-separated, e.g. "10.0.0.5, 10.1.0.0/16").
+    trusted_user_header: str | None = None
+    trusted_proxies: str = ""
+
     @property
     def smtp(self) -> SmtpSettings:
         """The SMTP settings as one value, for the email channel."""
@@ -114,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError("BRIDGE_LINK_TTL must be at least 1m")
         return value
 
-    @field_validator("webhook_token", "api_token", "smtp_host")
+    @field_validator("webhook_token", "api_token", "smtp_host", "trusted_user_header")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -36,7 +36,9 @@ from app.instance.keys import Keys, derive
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
+from app.web.auth import router as sign_in_router
 from app.web.links import router as link_router
+from app.web.pages import router as pages_router
 from app.web.runbooks import router as runbook_router
 from app.web.security import SecurityHeaders
 
@@ -152,5 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)
+    app.include_router(sign_in_router)
+    app.include_router(pages_router)
     app.include_router(ops_router)
     return app

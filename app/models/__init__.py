@@ -4,6 +4,7 @@ from app.models.alert import Alert
 from app.models.incident import Incident, IncidentAccess, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
+from app.models.web import UsedSignInLink
 
 __all__ = [
     "Alert",
@@ -15,4 +16,5 @@ __all__ = [
     "Notification",
     "ReadinessProbe",
     "ServiceKey",
+    "UsedSignInLink",
 ]

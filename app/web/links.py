@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import DBAPIError
 
@@ -23,6 +23,7 @@ from app.incidents.state import InvalidTransition
 from app.paging.links import LinkClaims, verify
 from app.urls import safe_link
 from app.vocabulary import ACKNOWLEDGE, OPEN_STATUSES, PAST_TENSE, RESOLVE, TRIGGERED
+from app.web.auth import signed_in, start_session
 from app.web.rendering import TEMPLATES
 
 router = APIRouter(tags=["links"], include_in_schema=False)
@@ -60,6 +61,7 @@ def _page(
     notice: str = "",
     error: bool = False,
     status: int = 200,
+    workspace: bool = False,
 ) -> HTMLResponse:
     if rt.db is None:
         raise Unavailable("the service is starting")
@@ -83,6 +85,7 @@ def _page(
         runbook_url=safe_link((incident.runbook or {}).get("url")),
         notice=notice,
         error=error,
+        workspace=workspace,
         title=f"[{incident.severity}] {incident.title}",
     )
 
@@ -97,8 +100,8 @@ def show(token: str, rt: RuntimeDep) -> HTMLResponse:
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)
-def act(token: str, rt: RuntimeDep) -> HTMLResponse:
-    """The button was pressed: act as the link's recipient."""
+def act(token: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """The button was pressed: act as the link's recipient, signed in for this incident only."""
     claims = _claims(rt, token)
     if isinstance(claims, HTMLResponse):
         return claims
@@ -130,4 +133,8 @@ def act(token: str, rt: RuntimeDep) -> HTMLResponse:
     else:
         who = incident.acknowledged_by if claims.action == "acknowledge" else incident.resolved_by
         notice = f"Already {PAST_TENSE[claims.action]} by {who}; nothing changed."
-    return _page(rt, claims, token, notice)
+    page = _page(rt, claims, token, notice, workspace=True)
+    current = signed_in(request)
+    if current is None or current.incident_id is not None:  # a full session stays as it is
+        start_session(rt, page, claims.recipient, incident_id=claims.incident_id)
+    return page

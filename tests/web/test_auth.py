@@ -1,0 +1,119 @@
+"""Sign-in without a browser: single use in the database (SQLite and PostgreSQL), signatures,
+expiry, redirects kept on this service, the trusted proxy header, delivery to chat contacts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.requests import Request
+
+from app.config import Settings
+from app.db import utcnow
+from app.oncall.schemas import PersonSpec
+from app.paging.message import Message
+from app.web import auth
+from app.web.signin_mail import send_sign_in_link
+
+
+def runtime(client: TestClient) -> Any:
+    return client.app.state.runtime  # type: ignore[attr-defined]
+
+
+def test_a_sign_in_link_starts_one_session_only(client: TestClient) -> None:
+    token = auth.sign_in_token(runtime(client), "alice", utcnow())
+    first = client.post(f"/login/{token}", data={"next": "/oncall"}, follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/oncall"
+    cookie = first.headers["set-cookie"]
+    assert "bridge_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    client.cookies.clear()
+    again = client.post(f"/login/{token}", follow_redirects=False)
+    assert again.status_code == 403
+    assert "set-cookie" not in again.headers
+
+
+def test_changed_or_expired_links_are_refused(client: TestClient) -> None:
+    rt = runtime(client)
+    token = auth.sign_in_token(rt, "alice", utcnow())
+    body, _, mac = token.rpartition(".")
+    changed = f"{body}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    old = auth.sign_in_token(rt, "alice", utcnow() - timedelta(minutes=16))
+    for bad in (changed, old, "nonsense", "a.b"):
+        assert client.get(f"/login/{bad}").status_code == 403
+        assert client.post(f"/login/{bad}", follow_redirects=False).status_code == 403
+
+
+def test_a_session_cookie_is_no_sign_in_link(client: TestClient) -> None:
+    """Each purpose has its own key: a sign-in link is not a session, nor the reverse."""
+    token = auth.sign_in_token(runtime(client), "alice", utcnow())
+    client.cookies.set(auth.COOKIE, token)
+    assert client.get("/incidents", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/incidents/3", "/incidents/3"),
+        ("/incidents?status=open", "/incidents?status=open"),
+        ("https://evil.example/", "/incidents"),
+        ("//evil.example/", "/incidents"),
+        ("/\\evil.example", "/incidents"),
+        ("", "/incidents"),
+    ],
+)
+def test_redirects_after_sign_in_stay_here(target: str, kept: str) -> None:
+    assert auth.safe_next(target) == kept
+
+
+def _request(host: str, headers: dict[str, str]) -> Request:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "client": (host, 5000), "headers": raw, "method": "GET", "path": "/"})
+
+
+@pytest.mark.parametrize(
+    ("proxies", "client_host", "who"),
+    [
+        ("127.0.0.1", "127.0.0.1", "alice"),
+        ("10.0.0.0/8, 192.168.1.1", "10.20.30.40", "alice"),
+        ("10.0.0.0/8", "127.0.0.1", None),
+        ("", "127.0.0.1", None),
+        ("::1", "::1", "alice"),
+    ],
+)
+def test_trusted_header_only_from_trusted_proxies(proxies: str, client_host: str, who: str | None) -> None:
+    settings = Settings(trusted_user_header="X-Forwarded-User", trusted_proxies=proxies)
+    rt: Any = SimpleNamespace(settings=settings)
+    assert auth._from_proxy(rt, _request(client_host, {"X-Forwarded-User": "alice"})) == who
+
+
+class Recorder:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.sent: list[tuple[Any, Message]] = []
+
+    def send(self, contact: Any, message: Message) -> None:
+        self.sent.append((contact, message))
+
+
+def test_sign_in_link_goes_to_chat_contacts() -> None:
+    webhook, slack = Recorder("webhook"), Recorder("slack")
+    dispatcher = SimpleNamespace(notifiers=lambda: {"webhook": webhook, "slack": slack})
+    rt: Any = SimpleNamespace(settings=Settings(), dispatcher=dispatcher)
+    person = PersonSpec.model_validate(
+        {
+            "id": "bob",
+            "contact": [
+                {"type": "webhook", "url": "http://127.0.0.1:9/bob"},
+                {"type": "slack", "webhook_url": "http://127.0.0.1:9/slack"},
+            ],
+        }
+    )
+    url = "http://bridge.test/login/abc.def"
+    send_sign_in_link(rt, person, url)
+    for recorder in (webhook, slack):
+        [(_, message)] = recorder.sent
+        assert message.links == {"view": url} and url in message.note and message.recipient == "bob"
