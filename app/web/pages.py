@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.alerts import service as alerts
-from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep
+from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, runtime
 from app.db import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, Unavailable
 from app.flows import workspace as flows
 from app.flows.actions import perform
 from app.incidents import service as incidents
@@ -120,7 +120,8 @@ def incident_list(
     filters = incidents.IncidentFilter(
         status=status or None, severity=severity or None, type=type or None, model=model or None
     )
-    rows, _ = incidents.search(session, filters, SCAN_LIMIT, 0)
+    # Restricted incidents show only to those who may see them.
+    rows, _ = incidents.search(session, filters, SCAN_LIMIT, 0, viewer_person=person.id)
     found = [IncidentRead.model_validate(row) for row in rows]
     if team:
         found = [i for i in found if (i.team or "") == team]
@@ -235,7 +236,7 @@ def incident_page(
     if not person.may_open(incident_id):
         return _only_one_incident(request, person) or HTMLResponse(status_code=403)
     try:
-        row = incidents.get(session, incident_id)
+        row = incidents.get_visible(session, incident_id, person.id)  # 404 as if not there
     except DomainError as exc:
         return render(request, "base.html", exc.status_code, notice=exc.detail, error=True, title="Not found")
     incident = IncidentRead.model_validate(row)
@@ -276,12 +277,21 @@ def incident_page(
 Act = Callable[[dict[str, str], str], tuple[IncidentRead, str]]
 
 
+def _require_visible(rt: Runtime, incident_id: int, person: str) -> None:
+    """A restricted incident is acted on only by those who may see it (404 for anyone else)."""
+    if rt.db is None:
+        raise Unavailable("the service is starting")
+    with rt.db.session() as session:
+        incidents.get_visible(session, incident_id, person)
+
+
 async def _act(request: Request, person: Person, incident_id: int, act: Act) -> Response:
     target = f"/incidents/{incident_id}"
     if not person.may_open(incident_id):
         return _only_one_incident(request, person) or HTMLResponse(status_code=403)
     form = await form_of(request)
     try:
+        await run_in_threadpool(_require_visible, runtime(request), incident_id, person.id)
         _, notice = await run_in_threadpool(act, form, person.id)  # the flows block
     except ValidationError as exc:
         return _back(target, _readable(exc), error=True)

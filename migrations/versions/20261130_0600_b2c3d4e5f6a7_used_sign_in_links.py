@@ -1,7 +1,7 @@
 """used sign-in links (each sign-in link works once)
 
 Revision ID: b2c3d4e5f6a7
-Revises: fa5d6cd9f2d5
+Revises: a1b2c3d4e5f6
 Create Date: 2026-11-30 06:00:00.000000
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import app.db
 
 revision: str = 'b2c3d4e5f6a7'
-down_revision: str | None = 'fa5d6cd9f2d5'
+down_revision: str | None = 'a1b2c3d4e5f6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,6 +3,7 @@ expiry, redirects kept on this service, the trusted proxy header, delivery to ch
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -117,3 +118,37 @@ def test_sign_in_link_goes_to_chat_contacts() -> None:
     for recorder in (webhook, slack):
         [(_, message)] = recorder.sent
         assert message.links == {"view": url} and url in message.note and message.recipient == "bob"
+
+
+def sign_in(client: TestClient, person: str) -> None:
+    token = auth.sign_in_token(runtime(client), person, utcnow())
+    assert client.post(f"/login/{token}", follow_redirects=False).status_code == 303
+
+
+def test_restricted_incidents_stay_hidden_from_people_without_access(client: TestClient) -> None:
+    api = "/api/v1/incidents"
+    body = {"title": "Denials skew by postcode", "type": "fairness_violation", "severity": "SEV2"}
+    restricted = client.post(api, json={**body, "reported_by": "support"}).json()
+    assert restricted["restricted"] is True
+    ordinary = client.post(api, json={**body, "type": "technical_failure", "reported_by": "support"}).json()
+    sign_in(client, "mallory")
+    listing = client.get("/incidents")
+    assert listing.status_code == 200
+    assert f"/incidents/{ordinary['id']}" in listing.text
+    assert f"/incidents/{restricted['id']}" not in listing.text
+    assert client.get(f"/incidents/{restricted['id']}").status_code == 404
+    page = client.get(f"/incidents/{ordinary['id']}").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "the page carries no CSRF token"
+    csrf = found.group(1)
+    note = client.post(
+        f"/incidents/{restricted['id']}/note",
+        data={"csrf": csrf, "text": "peek"},
+        follow_redirects=False,
+    )
+    assert note.status_code in (303, 404)
+    timeline = client.get(f"{api}/{restricted['id']}").json()["timeline"]
+    assert all(e["kind"] != "note" for e in timeline), "a person without access changed it"
+    # Granted access, the same person sees it.
+    client.post(f"{api}/{restricted['id']}/access", json={"by": "lead", "person": "mallory"})
+    assert client.get(f"/incidents/{restricted['id']}").status_code == 200
