@@ -268,3 +268,17 @@ def due_snoozes(session: Session, now: datetime, limit: int) -> list[Incident]:
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def with_runbook(
+    session: Session, runbook_id: str, visible: ColumnElement[bool], limit: int
+) -> list[Incident]:
+    """The newest incidents that got this runbook, among those `visible` lets through."""
+    return list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.runbook["id"].as_string() == runbook_id, visible)
+            .order_by(Incident.opened_at.desc(), Incident.id.desc())
+            .limit(limit)
+        )
+    )

@@ -64,6 +64,11 @@ def visible_to(session: Session, person: str | None) -> ColumnElement[bool]:
     return true() if person is None else repository.visible_to(person)
 
 
+def with_runbook(session: Session, runbook_id: str, person: str | None, limit: int = 20) -> list[Incident]:
+    """The newest incidents `person` may see that got this runbook."""
+    return repository.with_runbook(session, runbook_id, visible_to(session, person), limit)
+
+
 def can_see(session: Session, incident: Incident, person: str | None) -> bool:
     """Whether `person` (None: the API token holder, who sees everything) may see the incident."""
     if person is None or not incident.restricted:

@@ -152,3 +152,19 @@ def test_restricted_incidents_stay_hidden_from_people_without_access(client: Tes
     # Granted access, the same person sees it.
     client.post(f"{api}/{restricted['id']}/access", json={"by": "lead", "person": "mallory"})
     assert client.get(f"/incidents/{restricted['id']}").status_code == 200
+
+
+def test_runbook_pages_list_the_incidents_that_used_them(client: TestClient) -> None:
+    api = "/api/v1/incidents"
+    body = {"title": "Accuracy fell on a canary", "severity": "SEV3", "reported_by": "support"}
+    used = client.post(api, json={**body, "type": "performance_degradation"}).json()
+    hidden = client.post(api, json={**body, "type": "fairness_violation", "title": "Hidden one"}).json()
+    runbook = used["runbook"]["id"]
+    anonymous = client.get(f"/runbooks/{runbook}")
+    assert anonymous.status_code == 200
+    assert f"/incidents/{used['id']}" not in anonymous.text  # titles only for people signed in
+    sign_in(client, "mallory")
+    page = client.get(f"/runbooks/{runbook}").text
+    assert f'href="/incidents/{used["id"]}"' in page
+    fairness_book = hidden["runbook"]["id"]
+    assert f"/incidents/{hidden['id']}" not in client.get(f"/runbooks/{fairness_book}").text
