@@ -4,6 +4,7 @@ databases, the captured Alertmanager webhooks, and incident-bridge (or another s
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import ipaddress
 import json
@@ -27,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.db import normalize_url
+from app.db import build_engine, normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
@@ -425,3 +426,32 @@ class BridgeProcess(ServerProcess):
             sent["Authorization"] = f"Bearer {self.token}"
         sent.update(headers or {})
         return self.http.post("/webhooks/alertmanager", content=content, headers=sent)
+
+
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the database at `url` to one Alembic revision."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    engine = build_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, directory: Path, prefix: str) -> Iterator[str]:
+    """An empty, unmigrated database: a SQLite file in `directory`, or a new PostgreSQL one."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'old.db'}"
+        return
+    server = PgServer(require_postgres(PG_SERVER_URL))
+    try:
+        yield server.create(prefix)
+    finally:
+        server.drop_all()

@@ -7,27 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import inspect, text
 
 from app.db import build_engine
-from tests.paging.test_migration import upgrade
-from tests.support import PG_SERVER_URL, ROOT, PgServer, require_postgres
+from tests.support import fresh_database, migrate_to
 
 BEFORE = "fa5d6cd9f2d5"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server = PgServer(require_postgres(PG_SERVER_URL))
-    try:
-        yield server.create("bridge_access_migration")
-    finally:
-        server.drop_all()
+    with fresh_database(request.param, tmp_path, "bridge_access_migration") as url:
+        yield url
 
 
 def open_key_index(url: str) -> str:
@@ -44,9 +35,9 @@ def open_key_index(url: str) -> str:
 
 
 def test_restricted_is_added_in_place(fresh_url: str) -> None:
-    upgrade(fresh_url, BEFORE)
+    migrate_to(fresh_url, BEFORE)
     before = open_key_index(fresh_url)
-    upgrade(fresh_url, "head")
+    migrate_to(fresh_url, "head")
     assert open_key_index(fresh_url) == before and "WHERE" in before.upper()
     engine = build_engine(fresh_url)
     try:
@@ -59,22 +50,10 @@ def test_restricted_is_added_in_place(fresh_url: str) -> None:
         engine.dispose()
 
 
-def downgrade(url: str, revision: str) -> None:
-    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    engine = build_engine(url)
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def test_downgrade_drops_it_in_place_too(fresh_url: str) -> None:
-    upgrade(fresh_url, "head")
+    migrate_to(fresh_url, "head")
     before = open_key_index(fresh_url)
-    downgrade(fresh_url, BEFORE)
+    migrate_to(fresh_url, BEFORE, down=True)
     assert open_key_index(fresh_url) == before
     engine = build_engine(fresh_url)
     try:

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.orm import Session
 
@@ -17,7 +15,7 @@ from app.db import JSONType, UTCDateTime, build_engine
 from app.models import Notification
 from app.oncall.schemas import PagerDutyContact, SlackContact, WebhookContact
 from app.paging import contacts
-from tests.support import PG_SERVER_URL, ROOT, PgServer, require_postgres
+from tests.support import fresh_database, migrate_to
 
 BEFORE = "2e707918bac3"  # the revision whose rows hold full contact copies
 OLD_INCIDENT = Table(
@@ -44,26 +42,8 @@ PD = {"type": "pagerduty", "routing_key": "0123456789abcdef0123456789abcdef", "u
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server = PgServer(require_postgres(PG_SERVER_URL))
-    try:
-        yield server.create("bridge_migration")
-    finally:
-        server.drop_all()
-
-
-def upgrade(url: str, revision: str) -> None:
-    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    engine = build_engine(url)
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        engine.dispose()
+    with fresh_database(request.param, tmp_path, "bridge_migration") as url:
+        yield url
 
 
 def page(incident_id: int, n: int, recipient: str, contact: dict[str, Any]) -> Notification:
@@ -82,7 +62,7 @@ def page(incident_id: int, n: int, recipient: str, contact: dict[str, Any]) -> N
 
 
 def test_stored_copies_become_references(fresh_url: str) -> None:
-    upgrade(fresh_url, BEFORE)
+    migrate_to(fresh_url, BEFORE)
     engine = build_engine(fresh_url)
 
     with Session(engine) as session, session.begin():
@@ -104,7 +84,7 @@ def test_stored_copies_become_references(fresh_url: str) -> None:
             page(incident_id, 4, "bob", ref),  # already a reference: left alone
         ):
             session.add(row)
-    upgrade(fresh_url, "head")
+    migrate_to(fresh_url, "head")
 
     with Session(engine) as session:
         stored = [n.contact_ref for n in session.scalars(select(Notification).order_by(Notification.id))]
