@@ -178,3 +178,20 @@ def test_the_registry_shows_risk_tier_and_role(harm_client: TestClient) -> None:
     assert (models["credit-scorer"]["risk_tier"], models["credit-scorer"]["role"]) == ("high", "provider")
     assert (models["credit-bought"]["risk_tier"], models["credit-bought"]["role"]) == ("high", "deployer")
     assert (models["recommender"]["risk_tier"], models["recommender"]["role"]) == ("minimal", "provider")
+
+
+def test_a_restricted_incident_keeps_its_harm_from_people_who_may_not_see_it(harm_client: TestClient) -> None:
+    incident_id = report(harm_client)
+    restrict = {"by": "alice", "restricted": True, "reason": "applicants' data"}
+    assert harm_client.post(f"{API}/{incident_id}/restrict", json=restrict).status_code == 200
+    outsider = {"X-Bridge-Person": "mallory"}
+    body = {"by": "mallory", "level": "serious"}
+    assert harm_client.put(f"{API}/{incident_id}/harm", json=body, headers=outsider).status_code == 404
+    for path in ("harm/history", "obligations"):
+        assert harm_client.get(f"{API}/{incident_id}/{path}", headers=outsider).status_code == 404
+    assess(harm_client, incident_id, level="issue")
+    owner = {"X-Bridge-Person": "alice"}
+    assert (
+        harm_client.get(f"{API}/{incident_id}/harm/history", headers=owner).json()["items"][0]["by"]
+        == "alice"
+    )
