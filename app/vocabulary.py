@@ -72,3 +72,30 @@ CANCELLED: Final = "cancelled"
 NOTIFICATION_STATUSES: Final[tuple[NotificationStatus, ...]] = get_args(NotificationStatus)
 
 Urgency = Literal["high", "low"]
+
+# Harm assessment of an incident (app/incidents/harm.py): how bad, to what, how sure.
+HarmLevel = Literal["none", "issue", "near_miss", "harm_event", "serious"]
+SERIOUS: Final = "serious"
+HARM_LEVELS: Final[tuple[HarmLevel, ...]] = get_args(HarmLevel)
+HarmDomain = Literal["health_safety", "critical_infrastructure", "fundamental_rights", "property_environment"]
+CRITICAL_INFRASTRUCTURE: Final = "critical_infrastructure"
+HARM_DOMAINS: Final[tuple[HarmDomain, ...]] = get_args(HarmDomain)
+CausalLink = Literal["suspected", "established"]
+
+# A model's registry facts that decide which regulatory clocks run (the on-call file's models).
+RiskTier = Literal["high", "limited", "minimal"]
+HIGH_RISK: Final = "high"
+ModelRole = Literal["provider", "deployer"]
+DEPLOYER: Final = "deployer"
+
+# Regulatory clocks (app/incidents/obligations.py): which regime, which step, and where it stands.
+Regime = Literal["eu_ai_act_art73", "gdpr_art33"]
+EU_AI_ACT_ART73: Final = "eu_ai_act_art73"
+GDPR_ART33: Final = "gdpr_art33"
+ObligationStage = Literal["report", "inform_provider", "notify_authority"]
+REPORT: Final = "report"
+INFORM_PROVIDER: Final = "inform_provider"
+NOTIFY_AUTHORITY: Final = "notify_authority"
+ObligationStatus = Literal["open", "overdue"]
+OPEN: Final = "open"
+OVERDUE: Final = "overdue"

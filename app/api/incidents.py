@@ -11,7 +11,7 @@ from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep, Viewer, 
 from app.api.errors import described
 from app.db import Database
 from app.flows.actions import perform
-from app.incidents import service
+from app.incidents import harm, service
 from app.incidents.schemas import (
     ActionIn,
     ActionResult,
@@ -53,7 +53,7 @@ def list_incidents(
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=described(404))
 def get_incident(incident_id: IncidentId, session: ReadSession, viewer: ViewerDep) -> IncidentDetail:
-    """One incident with its alerts and its timeline."""
+    """One incident with its alerts, its timeline and its current harm assessment."""
     incident = service.get_visible(session, incident_id, viewer.narrowed_to)
     # A duplicate folded into this incident keeps its alerts' history visible here.
     folded = service.duplicates_of(session, incident_id)
@@ -63,6 +63,7 @@ def get_incident(incident_id: IncidentId, session: ReadSession, viewer: ViewerDe
         alerts=[AlertRead.model_validate(a) for a in rows],
         timeline=[EventRead.model_validate(e) for e in service.timeline_of(session, incident_id)],
         links=[LinkRead.model_validate(link) for link in service.links_of(session, incident_id)],
+        harm=harm.current(session, incident_id),
     )
 
 

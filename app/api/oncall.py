@@ -29,7 +29,7 @@ def who_is_on_call(catalog: CatalogDep, at: AwareDatetime | None = None) -> dict
 
 @router.get("/models")
 def list_models(catalog: CatalogDep, session: ReadSession) -> dict[str, Any]:
-    """The model registry: owner, team, escalation policy, tier, and open incidents of each."""
+    """The model registry: owner, team, policy, tier, risk tier, role, and open incidents of each."""
     oncall = catalog.oncall
     counts = incidents.open_counts_by_model(session)
     items = [
@@ -39,6 +39,8 @@ def list_models(catalog: CatalogDep, session: ReadSession) -> dict[str, Any]:
             "team": model.team,
             "escalation_policy": model.escalation_policy or oncall.default_policy,
             "tier": model.tier,
+            "risk_tier": model.risk_tier,
+            "role": model.role,
             "description": model.description,
             "open_incidents": counts.get(model.id, 0),
         }

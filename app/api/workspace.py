@@ -1,6 +1,6 @@
 """HTTP API of the incident workspace: report, note, contain, reclassify, hand over, escalate,
-snooze, link. Each change is recorded on the timeline with its actor; each answer is the
-updated incident."""
+snooze, link, assess the harm and see the regulatory clocks it starts. Each change is recorded
+on the timeline with its actor; each answer is the updated incident (or harm assessment)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import CatalogDep, DatabaseDep, Runtime, RuntimeDep, SettingsDep, ViewerDep
+from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, ViewerDep
 from app.api.errors import described
 from app.api.incidents import IncidentId
 from app.flows import workspace as flows
 from app.flows.workspace import Send
+from app.incidents import harm
+from app.incidents import service as incidents
 from app.incidents.schemas import (
     AccessIn,
     AccessRequestAccepted,
@@ -21,9 +23,13 @@ from app.incidents.schemas import (
     CorrectIn,
     EscalateIn,
     EventMarkIn,
+    HarmHistory,
+    HarmIn,
+    HarmRead,
     IncidentRead,
     LinkIn,
     NoteIn,
+    ObligationList,
     ReassignIn,
     ReclassifyIn,
     ReportIn,
@@ -178,3 +184,26 @@ def request_access(
     """Ask to see an incident; the request goes on its timeline and the answer says nothing more."""
     flows.request_access(db, incident_id, body, viewer.narrowed_to)
     return AccessRequestAccepted()
+
+
+@router.put("/{incident_id}/harm", response_model=HarmRead, responses=ON_AN_INCIDENT)
+def assess_harm(
+    incident_id: IncidentId, body: HarmIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+) -> HarmRead:
+    """Assess the harm: a new version of the assessment; earlier versions stay on record."""
+    return flows.assess_harm(db, _send(rt), incident_id, body, viewer.narrowed_to)
+
+
+@router.get("/{incident_id}/harm/history", response_model=HarmHistory, responses=described(404))
+def harm_history(incident_id: IncidentId, session: ReadSession, viewer: ViewerDep) -> HarmHistory:
+    """Every version of the harm assessment, oldest first, with who made it and why."""
+    incidents.get_visible(session, incident_id, viewer.narrowed_to)
+    return HarmHistory(items=harm.history(session, incident_id))
+
+
+@router.get("/{incident_id}/obligations", response_model=ObligationList, responses=described(404))
+def obligations(
+    incident_id: IncidentId, db: DatabaseDep, catalog: CatalogDep, viewer: ViewerDep
+) -> ObligationList:
+    """The regulatory clocks the current harm assessment starts: what is due when, and on what basis."""
+    return ObligationList(items=flows.obligations_of(db, catalog, incident_id, viewer.narrowed_to))

@@ -1,5 +1,5 @@
 """People working an incident: report one no alert caught, note, contain, reclassify, hand over,
-escalate, snooze, link. Each change is one transaction that locks the incident, records the
+escalate, snooze, link, assess the harm. Each change is one transaction that locks the incident, records the
 change on its timeline and writes any page it causes; pages are handed over after the commit.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.catalog.loader import Catalog
 from app.db import Database, utcnow
 from app.errors import NotFound
-from app.incidents import access, workspace
+from app.incidents import access, harm, obligations, workspace
 from app.incidents import service as incidents
 from app.incidents.schemas import (
     AccessIn,
@@ -23,9 +23,12 @@ from app.incidents.schemas import (
     CorrectIn,
     EscalateIn,
     EventMarkIn,
+    HarmIn,
+    HarmRead,
     IncidentRead,
     LinkIn,
     NoteIn,
+    ObligationRead,
     ReassignIn,
     ReclassifyIn,
     ReportIn,
@@ -256,3 +259,40 @@ def request_access(db: Database, incident_id: int, body: AccessRequestIn, person
                 raise NotFound(f"incident {incident_id} not found")
             return
         access.request_access(session, incident, body.by, now)
+
+
+def assess_harm(
+    db: Database, send: Send, incident_id: int, body: HarmIn, person: str | None = None
+) -> HarmRead:
+    """A new version of the incident's harm assessment (earlier ones stay on record)."""
+    made: list[HarmRead] = []
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        made.append(harm.read(harm.assess(session, incident, body, now)))
+        return []
+
+    _apply(db, send, incident_id, change, person)
+    return made[0]
+
+
+def obligations_of(
+    db: Database, catalog: Catalog, incident_id: int, person: str | None = None
+) -> list[ObligationRead]:
+    """The regulatory clocks the current harm assessment starts, given the model's registry facts."""
+    now = utcnow()
+    with db.session() as session:
+        incident = incidents.get_visible(session, incident_id, person)
+        current = harm.current(session, incident_id)
+        model_id = incident.model
+    model = catalog.oncall.models.get(model_id) if model_id else None
+    facts = obligations.ModelFacts(model.risk_tier, model.role) if model else obligations.ModelFacts()
+    return [
+        ObligationRead(
+            regime=o.regime,
+            stage=o.stage,
+            due_at=o.due_at,
+            status=obligations.status(o, now),
+            basis=o.basis,
+        )
+        for o in obligations.obligations(harm.for_clocks(current), facts)
+    ]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
-from app.models import Incident, IncidentAccess, IncidentEvent, IncidentLink, Notification
+from app.models import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink, Notification
 from app.vocabulary import OPEN_STATUSES
 
 
@@ -282,3 +282,30 @@ def with_runbook(
             .limit(limit)
         )
     )
+
+
+def harm_versions(session: Session, incident_id: int) -> list[HarmAssessment]:
+    """Every version of an incident's harm assessment, oldest first."""
+    return list(
+        session.scalars(
+            select(HarmAssessment)
+            .where(HarmAssessment.incident_id == incident_id)
+            .order_by(HarmAssessment.version)
+        )
+    )
+
+
+def current_harm(session: Session, incident_id: int) -> HarmAssessment | None:
+    return session.scalars(
+        select(HarmAssessment)
+        .where(HarmAssessment.incident_id == incident_id)
+        .order_by(HarmAssessment.version.desc())
+        .limit(1)
+    ).first()
+
+
+def last_harm_version(session: Session, incident_id: int) -> int:
+    found = session.scalar(
+        select(func.max(HarmAssessment.version)).where(HarmAssessment.incident_id == incident_id)
+    )
+    return int(found or 0)

@@ -9,7 +9,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from app.rules.schemas import Level
 from app.text import MAX_DB_ID, StorableText
-from app.vocabulary import IncidentSource, IncidentType, LinkRelation, NoteKind, Severity
+from app.vocabulary import (
+    CausalLink,
+    HarmDomain,
+    HarmLevel,
+    IncidentSource,
+    IncidentType,
+    LinkRelation,
+    NoteKind,
+    ObligationStage,
+    ObligationStatus,
+    Regime,
+    Severity,
+)
 
 
 class RunbookRef(BaseModel):
@@ -98,10 +110,60 @@ class LinkRead(BaseModel):
     created_by: str
 
 
+MemberState = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="a two-letter country code")]
+
+
+class HarmData(BaseModel):
+    """What a harm assessment says (one version of it, as stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: HarmLevel
+    domains: list[HarmDomain] = Field(default_factory=list, max_length=4)
+    affected_groups: list[Annotated[StorableText, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
+    persons_affected: int | None = Field(default=None, ge=0, le=2**53)
+    personal_data_breach: bool = False
+    death: bool = False
+    widespread: bool = False
+    member_states: list[MemberState] = Field(default_factory=list, max_length=60)
+    causal_link: CausalLink = "suspected"
+
+
+class HarmRead(HarmData):
+    """One version of the harm assessment: what it says, who made it, when and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    aware_at: datetime = Field(description="when the organisation became aware of the harm")
+    by: str
+    reason: str
+    at: datetime
+
+
+class HarmHistory(BaseModel):
+    items: list[HarmRead]
+
+
+class ObligationRead(BaseModel):
+    regime: Regime
+    stage: ObligationStage
+    due_at: datetime
+    status: ObligationStatus
+    basis: str
+
+
+class ObligationList(BaseModel):
+    items: list[ObligationRead]
+
+
 class IncidentDetail(IncidentRead):
     alerts: list[AlertRead]
     timeline: list[EventRead]
     links: list[LinkRead] = []
+    harm: HarmRead | None = None
 
 
 class IncidentPage(BaseModel):
@@ -256,3 +318,13 @@ class AccessRequestAccepted(BaseModel):
     """The request is recorded if there is anything to record; nothing more is said."""
 
     status: Literal["received"] = "received"
+
+
+class HarmIn(HarmData):
+    """A new version of the incident's harm assessment; earlier versions stay on record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: Actor
+    aware_at: When = Field(default=None, description="when the organisation knew: now if not given")
+    reason: StorableText = Field(default="", max_length=2_000)

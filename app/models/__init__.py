@@ -1,7 +1,7 @@
 """ORM classes, one module per aggregate; importing this package registers every table."""
 
 from app.models.alert import Alert
-from app.models.incident import Incident, IncidentAccess, IncidentEvent, IncidentLink
+from app.models.incident import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
 from app.models.web import UsedSignInLink
@@ -9,6 +9,7 @@ from app.models.web import UsedSignInLink
 __all__ = [
     "Alert",
     "Escalation",
+    "HarmAssessment",
     "Incident",
     "IncidentAccess",
     "IncidentEvent",

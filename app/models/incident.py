@@ -136,3 +136,21 @@ class IncidentAccess(Base):
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("incident_id", "person"),)
+
+
+class HarmAssessment(Base):
+    """One version of an incident's harm assessment; every version is kept, the highest is current."""
+
+    __tablename__ = "harm_assessment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # The incident is locked while a version is written, so max + 1 is the next one; the
+    # constraint keeps two versions from ever sharing a number.
+    __table_args__ = (UniqueConstraint("incident_id", "version"),)

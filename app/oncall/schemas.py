@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.durations import parse_duration
-from app.vocabulary import Severity, Urgency
+from app.vocabulary import ModelRole, RiskTier, Severity, Urgency
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=120)]
 
@@ -126,6 +126,9 @@ class ModelSpec(Strict):
     escalation_policy: ID | None = None
     tier: Literal["production", "staging", "development", "experimental"] = "production"
     description: str = ""
+    # Registry facts the regulatory clocks read (app/incidents/obligations.py).
+    risk_tier: RiskTier = "minimal"
+    role: ModelRole = "provider"
 
 
 class TeamSpec(Strict):

@@ -841,3 +841,14 @@ def test_check_rules_accepts_the_example(
     assert code == 0
     assert out.startswith("ok: 0 rules in 1 files")
     assert err == ""
+
+
+@pytest.mark.parametrize(("field", "value"), [("risk_tier", "extreme"), ("role", "importer")])
+def test_a_model_risk_tier_and_role_are_checked(rules: Path, runbooks: Path, field: str, value: str) -> None:
+    path = write(rules, "10-a.yaml", f"models:\n  - {{id: scorer, tier: experimental, {field}: {value}}}\n")
+
+    problems = problems_of(rules, runbooks)
+
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}:2:")
+    assert field in problems[0]
