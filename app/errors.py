@@ -43,9 +43,9 @@ class InvalidRequest(DomainError):
     status_code = 422
     code = "invalid_request"
 
-    def __init__(self, detail: str, field: str | None = None) -> None:
+    def __init__(self, detail: str, field: str | None = None, where: str = "body") -> None:
         super().__init__(detail)
-        self.errors = [{"loc": ["query", field] if field else [], "msg": detail, "type": "value_error"}]
+        self.errors = [{"loc": [where, field] if field else [], "msg": detail, "type": "value_error"}]
 
 
 class Unavailable(DomainError):

@@ -24,7 +24,7 @@ def who_is_on_call(catalog: CatalogDep, at: AwareDatetime | None = None) -> dict
     try:
         return on_call_now(catalog.oncall, when)
     except (OverflowError, ValueError):  # shift arithmetic past year 1 or 9999
-        raise InvalidRequest("`at` is too far in the past or the future", field="at") from None
+        raise InvalidRequest("`at` is too far in the past or the future", field="at", where="query") from None
 
 
 @router.get("/models")
