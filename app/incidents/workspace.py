@@ -171,7 +171,9 @@ def mark_event(
     """Star an entry that matters for the review, or hide noise from the default view."""
     event = repository.event_of(session, incident.id, event_id)
     if event is None:
-        raise InvalidRequest(f"incident {incident.id} has no timeline entry {event_id}", field="event_id", where="path")
+        raise InvalidRequest(
+            f"incident {incident.id} has no timeline entry {event_id}", field="event_id", where="path"
+        )
     if starred is not None:
         event.starred = starred
     if hidden is not None:
