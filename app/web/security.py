@@ -20,12 +20,16 @@ HTML_HEADERS = (
 )
 
 
+# Answers only machines read (JSON to Alertmanager, on the hot path): no browser, no headers.
+MACHINE_PATHS = ("/webhooks/",)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(MACHINE_PATHS):
             await self.app(scope, receive, send)
             return
 
