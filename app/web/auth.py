@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -257,13 +258,37 @@ def login_form(request: Request, next: str = "/incidents") -> HTMLResponse:
     return render(request, "login.html", next=safe_next(next), title="Sign in")
 
 
+class LinkThrottle:
+    """At most `limit` sign-in links per person in `window` (in this process): a form anyone can
+    post must not become a way to flood someone's phone. Extra requests get the same answer."""
+
+    def __init__(self, limit: int = 3, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit, self.window = limit, window
+        self._sent: dict[str, list[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, person: str, now: datetime) -> bool:
+        with self._lock:
+            recent = [at for at in self._sent.get(person, []) if now - at < self.window]
+            if len(recent) >= self.limit:
+                self._sent[person] = recent
+                return False
+            self._sent[person] = [*recent, now]
+            if len(self._sent) > 10_000:  # bounded: forget people with nothing recent
+                self._sent = {p: t for p, t in self._sent.items() if t and now - t[-1] < self.window}
+            return True
+
+
+THROTTLE = LinkThrottle()
+
+
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(same_origin)])
 async def request_link(request: Request, rt: RuntimeDep, background: BackgroundTasks) -> HTMLResponse:
     """Send a sign-in link to the person's own contacts; the answer is the same for any id."""
     form = await form_of(request)
     person, next = form.get("person", "").strip()[:MAX_PERSON], form.get("next", "/incidents")
     spec = rt.catalog.current.oncall.people.get(person)
-    if spec is not None:
+    if spec is not None and THROTTLE.allow(person, utcnow()):
         token = sign_in_token(rt, person, utcnow())
         url = f"{rt.settings.public_url}/login/{token}?next={quote(safe_next(next), safe='')}"
         background.add_task(send_sign_in_link, rt, spec, url)

@@ -168,3 +168,35 @@ def test_runbook_pages_list_the_incidents_that_used_them(client: TestClient) -> 
     assert f'href="/incidents/{used["id"]}"' in page
     fairness_book = hidden["runbook"]["id"]
     assert f"/incidents/{hidden['id']}" not in client.get(f"/runbooks/{fairness_book}").text
+
+
+def test_the_throttle_counts_links_per_person_in_a_window() -> None:
+    throttle = auth.LinkThrottle(limit=3, window=timedelta(minutes=15))
+    start = utcnow()
+    assert [throttle.allow("alice", start + timedelta(seconds=i)) for i in range(5)] == [True] * 3 + [
+        False
+    ] * 2
+    assert throttle.allow("bob", start) is True  # each person has their own budget
+    assert throttle.allow("alice", start + timedelta(minutes=16)) is True  # the window moved on
+
+
+def test_a_flood_of_sign_in_requests_sends_three_links(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.main import create_app
+
+    (settings.rules_dir / "oncall.yaml").write_text(
+        "people:\n"
+        "  - id: alice\n"
+        "    name: Alice\n"
+        "    contact:\n"
+        "      - {type: email, address: alice@example.com}\n"
+    )
+    sent: list[str] = []
+    monkeypatch.setattr(auth, "send_sign_in_link", lambda rt, spec, url: sent.append(spec.id))
+    monkeypatch.setattr(auth, "THROTTLE", auth.LinkThrottle())
+    with TestClient(create_app(settings)) as client:
+        answers = [client.post("/login", data={"person": "alice"}) for _ in range(6)]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1  # the same answer: nothing tells the throttle is on
+    assert sent == ["alice"] * 3
