@@ -250,6 +250,27 @@ def list_incidents(client: httpx.Client, **params: Any) -> dict[str, Any]:
     return result
 
 
+def incident_detail(client: httpx.Client, incident_id: int) -> dict[str, Any]:
+    """GET /api/v1/incidents/{id}, asserting it answers 200."""
+    response = client.get(f"/api/v1/incidents/{incident_id}")
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def incident_action(client: httpx.Client, incident_id: int, action: str, /, **body: Any) -> dict[str, Any]:
+    """POST /api/v1/incidents/{id}/{action} with a JSON body, asserting it answers 200."""
+    response = client.post(f"/api/v1/incidents/{incident_id}/{action}", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def incident_events(client: httpx.Client, incident_id: int, kind: str) -> list[dict[str, Any]]:
+    """The incident's timeline entries of one kind."""
+    return [e for e in incident_detail(client, incident_id)["timeline"] if e["kind"] == kind]
+
+
 def load_fixture_requests() -> list[dict[str, Any]]:
     """Webhook requests captured from a real Alertmanager 0.25 (path, headers and body)."""
     return [json.loads(line) for line in WEBHOOK_FIXTURES.read_text().splitlines() if line.strip()]

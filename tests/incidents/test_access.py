@@ -16,7 +16,7 @@ from app.config import Settings
 from app.incidents import service
 from app.main import create_app
 from app.models import Incident
-from tests.support import load_fixture_requests
+from tests.support import incident_action, incident_events, load_fixture_requests
 
 API = "/api/v1/incidents"
 # Contacts nobody listens on: pages are rows first, which is all visibility needs.
@@ -71,19 +71,6 @@ def report(client: TestClient, type_: str = "fairness_violation", **extra: Any) 
     return incident
 
 
-def post(client: TestClient, incident_id: int, action: str, /, **body: Any) -> dict[str, Any]:
-    response = client.post(f"{API}/{incident_id}/{action}", json=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def timeline(client: TestClient, incident_id: int, kind: str) -> list[dict[str, Any]]:
-    response = client.get(f"{API}/{incident_id}")
-    assert response.status_code == 200, response.text
-    return [e for e in response.json()["timeline"] if e["kind"] == kind]
-
-
 def listed_ids(client: TestClient, person: str | None = None, **params: Any) -> list[int]:
     headers = as_person(person) if person is not None else {}
     response = client.get(API, params=params, headers=headers)
@@ -119,7 +106,7 @@ def test_fairness_ethical_and_safety_incidents_start_restricted(
 ) -> None:
     incident = report(access_client, type_)
     assert incident["restricted"] is restricted
-    assert bool(timeline(access_client, incident["id"], "restricted")) is restricted
+    assert bool(incident_events(access_client, incident["id"], "restricted")) is restricted
 
 
 def test_the_workspace_section_sets_which_types_start_restricted(settings: Settings) -> None:
@@ -153,7 +140,7 @@ def test_an_alert_born_performance_incident_is_not_restricted(access_client: Tes
 def test_reclassifying_to_fairness_restricts_and_never_unrestricts(access_client: TestClient) -> None:
     incident = report(access_client, "performance_degradation")
     assert not incident["restricted"]
-    changed = post(
+    changed = incident_action(
         access_client,
         incident["id"],
         "reclassify",
@@ -162,9 +149,9 @@ def test_reclassifying_to_fairness_restricts_and_never_unrestricts(access_client
         type="fairness_violation",
     )
     assert changed["restricted"] is True
-    (event,) = timeline(access_client, incident["id"], "restricted")
+    (event,) = incident_events(access_client, incident["id"], "restricted")
     assert event["actor"] == "alice" and "fairness_violation" in event["message"]
-    back = post(
+    back = incident_action(
         access_client,
         incident["id"],
         "reclassify",
@@ -178,20 +165,20 @@ def test_reclassifying_to_fairness_restricts_and_never_unrestricts(access_client
 def test_restrict_and_unrestrict_with_a_reason_on_the_timeline(access_client: TestClient) -> None:
     incident = report(access_client, "technical_failure")
     assert sees(access_client, incident["id"], "mallory")
-    restricted = post(
+    restricted = incident_action(
         access_client, incident["id"], "restrict", by="alice", restricted=True, reason="names a customer"
     )
     assert restricted["restricted"] is True
     assert not sees(access_client, incident["id"], "mallory")
     # Repeating it changes nothing and writes nothing.
-    post(access_client, incident["id"], "restrict", by="alice", restricted=True, reason="again")
-    (event,) = timeline(access_client, incident["id"], "restricted")
+    incident_action(access_client, incident["id"], "restrict", by="alice", restricted=True, reason="again")
+    (event,) = incident_events(access_client, incident["id"], "restricted")
     assert (event["actor"], event["data"]["reason"]) == ("alice", "names a customer")
-    opened = post(
+    opened = incident_action(
         access_client, incident["id"], "restrict", by="dpo", restricted=False, reason="customer redacted"
     )
     assert opened["restricted"] is False
-    (event,) = timeline(access_client, incident["id"], "unrestricted")
+    (event,) = incident_events(access_client, incident["id"], "unrestricted")
     assert event["actor"] == "dpo" and "customer redacted" in event["message"]
     assert sees(access_client, incident["id"], "mallory")
 
@@ -233,7 +220,7 @@ def test_a_restricted_incident_does_not_exist_for_others(access_client: TestClie
         headers=bob,
     )
     assert response.status_code == 404
-    assert timeline(access_client, secret["id"], "note") == []
+    assert incident_events(access_client, secret["id"], "note") == []
     assert access_client.get(f"{API}/{secret['id']}").json()["status"] == "triggered"
 
 
@@ -244,7 +231,7 @@ def test_responders_and_the_people_paged_see_it(access_client: TestClient) -> No
     assert sees(access_client, secret["id"], "support-desk")  # who reported it
     assert not sees(access_client, secret["id"], "bob")
     # A role handed over is enough; so is acknowledging.
-    post(access_client, secret["id"], "roles", by="alice", reviewer="bob")
+    incident_action(access_client, secret["id"], "roles", by="alice", reviewer="bob")
     assert sees(access_client, secret["id"], "bob")
     response = access_client.post(
         f"{API}/{secret['id']}/acknowledge", json={"by": "bob"}, headers=as_person("bob")
@@ -262,8 +249,8 @@ def test_granted_access_lets_a_person_see_and_act(access_client: TestClient) -> 
     )
     assert response.status_code == 200, response.text
     assert sees(access_client, secret["id"], "bob")
-    post(access_client, secret["id"], "access", by="alice", person="bob")  # granted once only
-    (event,) = timeline(access_client, secret["id"], "access_granted")
+    incident_action(access_client, secret["id"], "access", by="alice", person="bob")  # granted once only
+    (event,) = incident_events(access_client, secret["id"], "access_granted")
     assert (event["actor"], event["data"]["person"]) == ("alice", "bob")
     response = access_client.post(
         f"{API}/{secret['id']}/notes", json={"by": "bob", "text": "looking"}, headers=as_person("bob")
@@ -281,7 +268,7 @@ def test_an_access_request_is_recorded_and_reveals_nothing(access_client: TestCl
     unknown = access_client.post(f"{API}/999999/access-requests", json={"by": "mallory"}, headers=mallory)
     assert asked.status_code == unknown.status_code == 202
     assert asked.json() == unknown.json() == {"status": "received"}
-    (event,) = timeline(access_client, secret["id"], "access_requested")
+    (event,) = incident_events(access_client, secret["id"], "access_requested")
     assert event["actor"] == "mallory"
     assert not sees(access_client, secret["id"], "mallory")  # asking is not being let in
     # The operator is told when there is no such incident.

@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.support import incident_action as act
+from tests.support import incident_detail as detail
+from tests.support import incident_events as events
 from tests.support import load_fixture_requests
 
 API = "/api/v1/incidents"
@@ -23,24 +26,6 @@ def fire(client: TestClient, index: int = 0, **alert: Any) -> int:
     response = client.post("/webhooks/alertmanager", json=body)
     assert response.status_code == 200, response.text
     return int(response.json()["incidents"][0])
-
-
-def detail(client: TestClient, incident_id: int) -> dict[str, Any]:
-    response = client.get(f"{API}/{incident_id}")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def act(client: TestClient, incident_id: int, action: str, /, **body: Any) -> dict[str, Any]:
-    response = client.post(f"{API}/{incident_id}/{action}", json=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def events(client: TestClient, incident_id: int, kind: str) -> list[dict[str, Any]]:
-    return [e for e in detail(client, incident_id)["timeline"] if e["kind"] == kind]
 
 
 # --- reporting an incident no alert caught --------------------------------------------------------
