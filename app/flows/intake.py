@@ -20,6 +20,7 @@ from app.alerts import metrics as alert_metrics
 from app.alerts import service as alerts
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import Catalog
+from app.flows.opening import assign_and_page
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
 from app.models import Alert, Incident, Notification
@@ -107,11 +108,7 @@ class _Batch:
             alert.starts_at,
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
-        oncall = self.catalog.oncall
-        who = paging.assignment_for(oncall, incident.model)
-        policy_id = who.policy.id if who.policy else None
-        incidents.assign(self.session, incident, who.owner, who.team, policy_id, who.unowned)
-        self.pages += paging.start_paging(self.session, oncall, incident, who.policy, self.now)
+        self.pages += assign_and_page(self.session, self.catalog.oncall, incident, self.now)
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident
         self.out.opened[(incident.type, incident.severity)] += 1

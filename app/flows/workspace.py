@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.catalog.loader import Catalog
 from app.db import Database, utcnow
 from app.errors import NotFound
+from app.flows.opening import assign_and_page
 from app.incidents import access, harm, obligations, workspace
 from app.incidents import service as incidents
 from app.incidents.schemas import (
@@ -95,10 +96,7 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             now=now,
             restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )
-        who = paging.assignment_for(catalog.oncall, incident.model)
-        policy_id = who.policy.id if who.policy else None
-        incidents.assign(session, incident, who.owner, who.team, policy_id, who.unowned)
-        pages = paging.start_paging(session, catalog.oncall, incident, who.policy, now)
+        pages = assign_and_page(session, catalog.oncall, incident, now)
         session.flush()
         ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

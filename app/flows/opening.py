@@ -1,0 +1,23 @@
+"""What every new incident goes through, alert-born or reported: paging decides who owns it and
+which policy pages for it, the incidents service records that, and the first step is paged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.incidents import service as incidents
+from app.models import Incident, Notification
+from app.oncall.config import OncallConfig
+from app.paging import service as paging
+
+
+def assign_and_page(
+    session: Session, oncall: OncallConfig, incident: Incident, now: datetime
+) -> list[Notification]:
+    """Freeze the owner, team and escalation policy onto a new incident; page its first step."""
+    who = paging.assignment_for(oncall, incident.model)
+    policy_id = who.policy.id if who.policy else None
+    incidents.assign(session, incident, who.owner, who.team, policy_id, who.unowned)
+    return paging.start_paging(session, oncall, incident, who.policy, now)
