@@ -55,10 +55,14 @@ FIRING: Final = "firing"
 
 # Notification kinds. The waking kinds page a person and stop mattering once the incident is
 # handled; the others tell people who were paged that something changed.
-NotificationKind = Literal["page", "severity", "fallback", "acknowledge", "resolve"]
+NotificationKind = Literal[
+    "page", "severity", "fallback", "acknowledge", "resolve", "communication", "reminder", "sign_in"
+]
 PAGE: Final = "page"
 SEVERITY_RAISED: Final = "severity"
 FALLBACK: Final = "fallback"
+COMMUNICATION: Final = "communication"  # a notice the communication protocol sends an audience
+REMINDER: Final = "reminder"  # something is overdue: a communication, a report, a review
 NOTIFICATION_KINDS: Final[tuple[NotificationKind, ...]] = get_args(NotificationKind)
 WAKING_KINDS: Final[tuple[NotificationKind, ...]] = (PAGE, SEVERITY_RAISED, FALLBACK)
 
@@ -88,14 +92,31 @@ HIGH_RISK: Final = "high"
 ModelRole = Literal["provider", "deployer"]
 DEPLOYER: Final = "deployer"
 
-# Regulatory clocks (app/incidents/obligations.py): which regime, which step, and where it stands.
-Regime = Literal["eu_ai_act_art73", "gdpr_art33"]
+# Regulatory clocks (app/incidents/obligations.py): which regime, which stage, where it stands.
+# The shipped regimes are named here; organisations add their own in the `communications:` section.
 EU_AI_ACT_ART73: Final = "eu_ai_act_art73"
 GDPR_ART33: Final = "gdpr_art33"
-ObligationStage = Literal["report", "inform_provider", "notify_authority"]
 REPORT: Final = "report"
 INFORM_PROVIDER: Final = "inform_provider"
 NOTIFY_AUTHORITY: Final = "notify_authority"
-ObligationStatus = Literal["open", "overdue"]
+ObligationStatus = Literal["open", "initial_sent", "complete", "not_applicable"]
 OPEN: Final = "open"
+INITIAL_SENT: Final = "initial_sent"
+COMPLETE: Final = "complete"
+NOT_APPLICABLE: Final = "not_applicable"
+OBLIGATION_STATUSES: Final[tuple[ObligationStatus, ...]] = get_args(ObligationStatus)
+ReportKind = Literal["initial", "complete"]
+INITIAL: Final = "initial"
+
+# Communications (app/communications): a task to tell an audience, and where it stands.
+# `overdue` is never stored: a task not yet sent shows as overdue once past its due time.
+CommunicationStatus = Literal["pending", "draft", "approved", "sent", "overdue", "cancelled"]
+DRAFT: Final = "draft"
+APPROVED: Final = "approved"
+SENT: Final = "sent"
 OVERDUE: Final = "overdue"
+COMMUNICATION_STATUSES: Final[tuple[CommunicationStatus, ...]] = get_args(CommunicationStatus)
+UNSENT_STATUSES: Final[tuple[str, ...]] = (PENDING, DRAFT, APPROVED)
+# What a communication's due time counts from.
+Anchor = Literal["opened", "acknowledged", "aware", "resolved"]
+ANCHORS: Final[tuple[Anchor, ...]] = get_args(Anchor)

@@ -17,6 +17,9 @@ import yaml
 
 from app.oncall import config as oncall_config
 from app.oncall.config import OncallConfig
+from app.protocol import config as protocol_config
+from app.protocol.config import CommunicationsConfig
+from app.protocol.templates import Templates, load_templates
 from app.rules import config as rules_config
 from app.rules import workspace as workspace_config
 from app.rules.engine import RuleSet
@@ -30,10 +33,11 @@ SECTIONS: dict[str, SectionKind] = {
     **rules_config.SECTIONS,
     **oncall_config.SECTIONS,
     **workspace_config.SECTIONS,
+    **protocol_config.SECTIONS,
 }
 # Single sections whose problems name the line of the section (file:line); the older ones
 # (`severity_matrix`, `paging`) name the file only.
-LINED_SECTIONS = frozenset(workspace_config.SECTIONS)
+LINED_SECTIONS = frozenset({**workspace_config.SECTIONS, **protocol_config.SECTIONS})
 
 
 class ConfigError(Exception):
@@ -53,6 +57,8 @@ class Catalog:
     files: tuple[str, ...]
     oncall: OncallConfig = field(default_factory=OncallConfig)
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    communications: CommunicationsConfig = field(default_factory=CommunicationsConfig)
+    templates: Templates = field(default_factory=Templates)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -163,6 +169,15 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
     ruleset = rules_config.parse_rules(merged, runbooks.keys(), problems)
     oncall = oncall_config.parse_oncall(merged, problems)
     workspace = workspace_config.parse_workspace(merged, problems)
+    communications = protocol_config.parse_communications(
+        merged, set(oncall.people), set(oncall.teams), problems
+    )
+    templates = load_templates(rules_dir, problems)
+    for name in sorted(communications.templates_used() - set(templates.sources)):
+        problems.append(
+            f"communications: template {name!r} not found (shipped ones: {', '.join(sorted(templates.sources))};"
+            f" add {rules_dir / 'templates' / (name + '.txt')})"
+        )
     if problems:
         raise ConfigError(problems)
     return Catalog(
@@ -171,4 +186,6 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
         files=tuple(str(f) for f in files),
         oncall=oncall,
         workspace=workspace,
+        communications=communications,
+        templates=templates,
     )

@@ -1,8 +1,10 @@
 """Regulatory clocks: which reports an incident's harm assessment starts, and when each is due.
 
-Pure: it takes the current assessment and the model's registry facts and returns obligations;
-no database, no clock of its own. The shipped clocks are the ones the EU AI Act (Art. 73 and
-Art. 26(5)) and the GDPR (Art. 33) set; they are what an organisation tracks, not legal advice.
+Pure: it takes the current assessment, the model's registry facts and the organisation's own
+regimes and returns obligations; no database, no clock of its own. The shipped clocks are the
+ones the EU AI Act (Art. 73 and Art. 26(5)) and the GDPR (Art. 33) set; organisations add theirs
+(NIS2, DORA, ...) in the `communications:` section. They are what an organisation tracks, not
+legal advice.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.protocol.config import PREVIOUS, RegimeDef
+from app.protocol.plan import Facts, matches
 from app.vocabulary import (
     CRITICAL_INFRASTRUCTURE,
     DEPLOYER,
@@ -18,13 +22,8 @@ from app.vocabulary import (
     HIGH_RISK,
     INFORM_PROVIDER,
     NOTIFY_AUTHORITY,
-    OPEN,
-    OVERDUE,
     REPORT,
     SERIOUS,
-    ObligationStage,
-    ObligationStatus,
-    Regime,
 )
 
 
@@ -50,9 +49,9 @@ class ModelFacts:
 
 @dataclass(frozen=True)
 class Obligation:
-    regime: Regime
-    stage: ObligationStage
-    due_at: datetime
+    regime: str
+    stage: str
+    due_at: datetime | None  # None: counts from a moment still to come (a previous stage's report)
     basis: str
 
 
@@ -93,7 +92,7 @@ def art73_clock(harm: Harm) -> tuple[timedelta, str]:
 
 
 def obligations(harm: Harm | None, model: ModelFacts) -> list[Obligation]:
-    """The reports the assessment starts, soonest due first; none without an assessment."""
+    """The shipped regimes' reports the assessment starts, soonest due first; none without one."""
     if harm is None:
         return []
     found: list[Obligation] = []
@@ -105,9 +104,59 @@ def obligations(harm: Harm | None, model: ModelFacts) -> list[Obligation]:
     if harm.personal_data_breach:
         delay, basis = GDPR_BREACH
         found.append(Obligation(GDPR_ART33, NOTIFY_AUTHORITY, harm.aware_at + delay, basis))
-    return sorted(found, key=lambda o: o.due_at)
+    return sorted(found, key=lambda o: o.due_at or harm.aware_at)
 
 
-def status(obligation: Obligation, now: datetime) -> ObligationStatus:
-    """`overdue` once past due, else `open` (whether a report was made is not tracked here)."""
-    return OVERDUE if now > obligation.due_at else OPEN
+def _anchor(name: str, facts: Facts, previous: datetime | None) -> datetime | None:
+    if name == PREVIOUS:
+        return previous
+    return facts.anchors.get(name) or facts.moments.get(name)
+
+
+def regime_stages(
+    regime: RegimeDef, facts: Facts, reported: dict[str, datetime]
+) -> list[Obligation]:
+    """An organisation-defined regime's stages, when its condition holds.
+
+    `reported` maps a stage to when its first report went out: a stage may count from the
+    previous stage's report. A stage may also have a cap (DORA's initial notification: 4 hours
+    after classification, and at most 24 hours after awareness): the earlier of the two wins.
+    """
+    aware = facts.anchors.get("aware")
+    if aware is None or not matches(regime.when, facts):
+        return []
+    if regime.effective_from is not None and aware.date() < regime.effective_from:
+        return []
+    found: list[Obligation] = []
+    previous: datetime | None = None
+    for stage in regime.stages:
+        start = _anchor(stage.anchor, facts, previous)
+        due = stage.within.after(start) if start is not None else None
+        if stage.cap is not None:
+            cap_start = _anchor(stage.cap[1], facts, previous)
+            if cap_start is not None:
+                capped = stage.cap[0].after(cap_start)
+                due = capped if due is None else min(due, capped)
+        basis = stage.basis or f"{regime.basis}: {stage.name}, within {stage.within} of {stage.anchor}."
+        found.append(Obligation(regime.name, stage.name, due, basis))
+        previous = reported.get(stage.name)
+    return found
+
+
+def all_obligations(
+    harm: Harm | None,
+    model: ModelFacts,
+    regimes: tuple[RegimeDef, ...],
+    facts: Facts,
+    reported: dict[tuple[str, str], datetime],
+) -> list[Obligation]:
+    """The shipped regimes' obligations and the organisation's own, in that order."""
+    found = obligations(harm, model)
+    for regime in regimes:
+        done = {stage: at for (name, stage), at in reported.items() if name == regime.name}
+        found.extend(regime_stages(regime, facts, done))
+    return found
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and now > due_at

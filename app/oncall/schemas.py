@@ -126,6 +126,9 @@ class ModelSpec(Strict):
     escalation_policy: ID | None = None
     tier: Literal["production", "staging", "development", "experimental"] = "production"
     description: str = ""
+    # In plain words, the decisions the model makes or shapes ("whether a loan application is
+    # approved"): what a notice to affected people says was affected.
+    decisions: str = ""
     # Registry facts the regulatory clocks read (app/incidents/obligations.py).
     risk_tier: RiskTier = "minimal"
     role: ModelRole = "provider"
