@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__, web
 from app.alerts.writer import IntakeWriter
 from app.api import errors
+from app.api.communications import router as communications_router
 from app.api.deps import Runtime, require_api_token
 from app.api.incidents import router as incidents_router
 from app.api.limits import BodyLimit
@@ -27,8 +28,11 @@ from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
+from app.communications import metrics as communication_metrics
+from app.communications.service import Context
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
+from app.flows import communications
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.db, rt.writer, rt.dispatcher = db, writer, dispatcher
         incident_metrics.watch(db)
         paging_metrics.watch(db)
+        communication_metrics.watch(db)
         writer.start()
         scheduler = None
         if settings.run_jobs:
@@ -123,6 +128,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 dispatcher,
                 settings.escalation_interval_seconds,
                 settings.sweep_interval_seconds,
+                more={
+                    "communications": lambda: communications.sweep(
+                        db, lambda: Context(catalog.current, settings.public_url), dispatcher.submit
+                    )
+                },
             )
         try:
             yield
@@ -151,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = {"dependencies": [Depends(require_api_token)], "responses": errors.API_ERRORS}
     app.include_router(incidents_router, **api)  # type: ignore[arg-type]
     app.include_router(workspace_router, **api)  # type: ignore[arg-type]
+    app.include_router(communications_router, **api)  # type: ignore[arg-type]
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)

@@ -27,6 +27,9 @@ TABLES = (
     "alert",
     "incident",
     "readiness_probe",
+    "communication",
+    "obligation",
+    "incident_moment",
 )
 
 
@@ -91,11 +94,13 @@ def rules_dir(tmp_path: Path) -> Path:
     """A private copy of the shipped classification rules, so a test may edit it.
 
     The shipped on-call file is left out: its example contacts would be paged for real.
-    Paging tests write an on-call file of their own (see tests/paging).
+    Paging tests write an on-call file of their own (see tests/paging). The shipped
+    communication protocol names its people, so it goes too (tests/communications add theirs).
     """
     target = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", target)
     (target / "oncall.yaml").unlink()
+    (target / "communications.yaml").unlink()
     return target
 
 

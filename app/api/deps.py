@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.alerts.writer import IntakeWriter
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import Catalog
+from app.communications.service import Context
 from app.config import Settings
 from app.db import Database
 from app.errors import Unavailable
@@ -39,6 +40,14 @@ class Runtime:
     key_source: Callable[[], Keys] | None = None
     _keys: Keys | None = field(default=None, repr=False)
     _keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def protocol(self) -> Context:
+        """The communication protocol as the rules in force now have it."""
+        return Context(self.catalog.current, self.settings.public_url)
+
+    def send(self) -> Callable[[Iterable[int]], None] | None:
+        """Hands committed notification ids to the dispatcher (None before the app started)."""
+        return self.dispatcher.submit if self.dispatcher is not None else None
 
     @property
     def keys(self) -> Keys:

@@ -75,7 +75,7 @@ def _act(
         with db.session() as session:
             service.get_visible(session, incident_id, viewer.narrowed_to)
     send = rt.dispatcher.submit if rt.dispatcher is not None else None
-    outcome = perform(db, send, incident_id, action, body.by, body.note)
+    outcome = perform(db, send, incident_id, action, body.by, body.note, rt.protocol())
     return ActionResult(changed=outcome.changed, incident=outcome.incident)
 
 

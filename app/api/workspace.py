@@ -11,8 +11,9 @@ from fastapi import APIRouter, Path, status
 from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, ViewerDep
 from app.api.errors import described
 from app.api.incidents import IncidentId
+from app.communications.service import Context
 from app.flows import workspace as flows
-from app.flows.workspace import Send
+from app.flows.opening import Send
 from app.incidents import harm
 from app.incidents import service as incidents
 from app.incidents.schemas import (
@@ -29,7 +30,6 @@ from app.incidents.schemas import (
     IncidentRead,
     LinkIn,
     NoteIn,
-    ObligationList,
     ReassignIn,
     ReclassifyIn,
     ReportIn,
@@ -79,10 +79,13 @@ def reclassify(
     rt: RuntimeDep,
     db: DatabaseDep,
     catalog: CatalogDep,
+    config: SettingsDep,
     viewer: ViewerDep,
 ) -> IncidentRead:
     """Correct the type or the severity, up or down, with a reason."""
-    return flows.reclassify(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
+    return flows.reclassify(
+        db, _send(rt), Context(catalog, config.public_url), incident_id, body, viewer.narrowed_to
+    )
 
 
 @router.post("/{incident_id}/correct", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -188,10 +191,18 @@ def request_access(
 
 @router.put("/{incident_id}/harm", response_model=HarmRead, responses=ON_AN_INCIDENT)
 def assess_harm(
-    incident_id: IncidentId, body: HarmIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
+    incident_id: IncidentId,
+    body: HarmIn,
+    rt: RuntimeDep,
+    db: DatabaseDep,
+    catalog: CatalogDep,
+    config: SettingsDep,
+    viewer: ViewerDep,
 ) -> HarmRead:
-    """Assess the harm: a new version of the assessment; earlier versions stay on record."""
-    return flows.assess_harm(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    """Assess the harm: a new version of the assessment; earlier versions stay on record. The
+    notices and regulatory reports it calls for are created (or withdrawn) with it."""
+    ctx = Context(catalog, config.public_url)
+    return flows.assess_harm(db, _send(rt), ctx, incident_id, body, viewer.narrowed_to)
 
 
 @router.get("/{incident_id}/harm/history", response_model=HarmHistory, responses=described(404))
@@ -199,11 +210,3 @@ def harm_history(incident_id: IncidentId, session: ReadSession, viewer: ViewerDe
     """Every version of the harm assessment, oldest first, with who made it and why."""
     incidents.get_visible(session, incident_id, viewer.narrowed_to)
     return HarmHistory(items=harm.history(session, incident_id))
-
-
-@router.get("/{incident_id}/obligations", response_model=ObligationList, responses=described(404))
-def obligations(
-    incident_id: IncidentId, db: DatabaseDep, catalog: CatalogDep, viewer: ViewerDep
-) -> ObligationList:
-    """The regulatory clocks the current harm assessment starts: what is due when, and on what basis."""
-    return ObligationList(items=flows.obligations_of(db, catalog, incident_id, viewer.narrowed_to))

@@ -175,7 +175,7 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
     templates = load_templates(rules_dir, problems)
     for name in sorted(communications.templates_used() - set(templates.sources)):
         problems.append(
-            f"communications: template {name!r} not found (shipped ones: {', '.join(sorted(templates.sources))};"
+            f"communications: template {name!r} not found (known: {', '.join(sorted(templates.sources))};"
             f" add {rules_dir / 'templates' / (name + '.txt')})"
         )
     if problems:

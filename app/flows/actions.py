@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from app.communications.service import Context
 from app.db import Database, utcnow
+from app.flows.communications import follow
 from app.incidents import metrics, service, workspace
 from app.incidents.schemas import IncidentRead
 from app.paging import service as paging
@@ -25,6 +27,7 @@ def perform(
     action: str,
     by: str,
     note: str = "",
+    protocol: Context | None = None,
 ) -> ActionOutcome:
     """Acknowledge or resolve; on a change, stop paging in the same transaction, notify after.
 
@@ -36,6 +39,8 @@ def perform(
         pages = paging.after_action(session, incident, action, now) if changed else []
         if changed and action == ACKNOWLEDGE:
             workspace.take_lead_on_acknowledge(session, incident, by, now)
+        if changed and protocol is not None:
+            pages += follow(session, protocol, incident, now)  # notices counted from acknowledged, resolved
         session.flush()
         page_ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

@@ -20,6 +20,8 @@ from app.alerts import metrics as alert_metrics
 from app.alerts import service as alerts
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import Catalog
+from app.communications.service import Context
+from app.flows.communications import follow
 from app.flows.opening import assign_and_page
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
@@ -75,6 +77,8 @@ def runbook_ref(
 class _Batch:
     def __init__(self, session: Session, catalog: Catalog, public_url: str, now: datetime) -> None:
         self.session, self.catalog, self.public_url, self.now = session, catalog, public_url, now
+        self.protocol = Context(catalog, public_url)
+        self.follows = bool(catalog.communications.policies or catalog.communications.regimes)
         self.out = IngestOutcome()
         self.alerts: dict[str, Alert] = {}
         self.by_key: dict[str, Incident] = {}
@@ -89,6 +93,11 @@ class _Batch:
         self.by_id = {i.id: i for i in self.by_key.values()}
         missing = {a.incident_id for a in self.alerts.values() if a.incident_id} - set(self.by_id)
         self.by_id.update(incidents.by_ids(self.session, missing))
+
+    def _follow(self, incident: Incident) -> None:
+        """The notices and reports the incident's new facts ask for (nothing when none are set up)."""
+        if self.follows:
+            self.pages += follow(self.session, self.protocol, incident, self.now)
 
     def _seen_again(self, row: Alert, alert: AlertIn) -> None:
         alerts.seen_again(row, alert, self.now)
@@ -109,6 +118,7 @@ class _Batch:
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
         self.pages += assign_and_page(self.session, self.catalog.oncall, incident, self.now)
+        self._follow(incident)
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident
         self.out.opened[(incident.type, incident.severity)] += 1
@@ -130,6 +140,7 @@ class _Batch:
         ):
             incidents.reopen(self.session, incident, alert.source, self.now)
             self.pages += paging.on_reopened(self.session, self.catalog.oncall, incident, self.now)
+            self._follow(incident)
             self.out.reopened[(incident.type, incident.severity)] += 1
             self.out.changed.add(incident.id)
             return incident
@@ -170,6 +181,7 @@ class _Batch:
         if incidents.raise_severity(self.session, incident, c.severity, alert.source, self.now):
             self.out.changed.add(incident.id)
             self.pages += paging.on_severity_raised(self.session, self.catalog.oncall, incident, self.now)
+            self._follow(incident)
         return incident.id
 
     def resolved(self, alert: AlertIn) -> int | None:
@@ -189,6 +201,7 @@ class _Batch:
             self.out.resolved[(incident.type, incident.severity)] += 1
             self.out.changed.add(incident.id)
             self.pages += paging.after_action(self.session, incident, RESOLVE, self.now)
+            self._follow(incident)
         return incident.id
 
 

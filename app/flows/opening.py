@@ -3,6 +3,7 @@ which policy pages for it, the incidents service records that, and the first ste
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -11,6 +12,9 @@ from app.incidents import service as incidents
 from app.models import Incident, Notification
 from app.oncall.config import OncallConfig
 from app.paging import service as paging
+
+# Hands the ids of notifications written in a transaction to the dispatcher once committed.
+Send = Callable[[Iterable[int]], None] | None
 
 
 def assign_and_page(

@@ -5,17 +5,19 @@ change on its timeline and writes any page it causes; pages are handed over afte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.catalog.loader import Catalog
+from app.communications.service import Context
 from app.db import Database, utcnow
 from app.errors import NotFound
-from app.flows.opening import assign_and_page
-from app.incidents import access, harm, obligations, workspace
+from app.flows.communications import follow, follow_new
+from app.flows.opening import Send, assign_and_page
+from app.incidents import access, harm, workspace
 from app.incidents import service as incidents
 from app.incidents.schemas import (
     AccessIn,
@@ -29,7 +31,6 @@ from app.incidents.schemas import (
     IncidentRead,
     LinkIn,
     NoteIn,
-    ObligationRead,
     ReassignIn,
     ReclassifyIn,
     ReportIn,
@@ -41,7 +42,6 @@ from app.models import Incident, Notification
 from app.paging import service as paging
 from app.vocabulary import DUPLICATE_OF, RESOLVE
 
-Send = Callable[[Iterable[int]], None] | None
 Change = Callable[[Session, Incident, datetime], list[Notification]]
 
 
@@ -97,6 +97,7 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )
         pages = assign_and_page(session, catalog.oncall, incident, now)
+        pages += follow_new(session, Context(catalog, public_url), incident, now)
         session.flush()
         ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)
@@ -126,16 +127,19 @@ def contain(
 def reclassify(
     db: Database,
     send: Send,
-    catalog: Catalog,
+    ctx: Context,
     incident_id: int,
     body: ReclassifyIn,
     person: str | None = None,
 ) -> IncidentRead:
+    catalog = ctx.catalog
+
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         worse = workspace.reclassify(session, incident, body.by, body.reason, body.type, body.severity, now)
         access.restrict_for_type(session, incident, catalog.workspace, body.by, now)
         # Worse is more urgent: the people already paged hear it, as when an alert raises it.
-        return paging.on_severity_raised(session, catalog.oncall, incident, now) if worse else []
+        pages = paging.on_severity_raised(session, catalog.oncall, incident, now) if worse else []
+        return pages + follow(session, ctx, incident, now)
 
     return _apply(db, send, incident_id, change, person)
 
@@ -260,37 +264,16 @@ def request_access(db: Database, incident_id: int, body: AccessRequestIn, person
 
 
 def assess_harm(
-    db: Database, send: Send, incident_id: int, body: HarmIn, person: str | None = None
+    db: Database, send: Send, ctx: Context, incident_id: int, body: HarmIn, person: str | None = None
 ) -> HarmRead:
-    """A new version of the incident's harm assessment (earlier ones stay on record)."""
+    """A new version of the incident's harm assessment (earlier ones stay on record); the notices
+    and regulatory reports it calls for follow in the same transaction."""
     made: list[HarmRead] = []
 
     def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         made.append(harm.read(harm.assess(session, incident, body, now)))
-        return []
+        session.flush()
+        return follow(session, ctx, incident, now)
 
     _apply(db, send, incident_id, change, person)
     return made[0]
-
-
-def obligations_of(
-    db: Database, catalog: Catalog, incident_id: int, person: str | None = None
-) -> list[ObligationRead]:
-    """The regulatory clocks the current harm assessment starts, given the model's registry facts."""
-    now = utcnow()
-    with db.session() as session:
-        incident = incidents.get_visible(session, incident_id, person)
-        current = harm.current(session, incident_id)
-        model_id = incident.model
-    model = catalog.oncall.models.get(model_id) if model_id else None
-    facts = obligations.ModelFacts(model.risk_tier, model.role) if model else obligations.ModelFacts()
-    return [
-        ObligationRead(
-            regime=o.regime,
-            stage=o.stage,
-            due_at=o.due_at,
-            status=obligations.status(o, now),
-            basis=o.basis,
-        )
-        for o in obligations.obligations(harm.for_clocks(current), facts)
-    ]

@@ -113,9 +113,7 @@ def _anchor(name: str, facts: Facts, previous: datetime | None) -> datetime | No
     return facts.anchors.get(name) or facts.moments.get(name)
 
 
-def regime_stages(
-    regime: RegimeDef, facts: Facts, reported: dict[str, datetime]
-) -> list[Obligation]:
+def regime_stages(regime: RegimeDef, facts: Facts, reported: dict[str, datetime]) -> list[Obligation]:
     """An organisation-defined regime's stages, when its condition holds.
 
     `reported` maps a stage to when its first report went out: a stage may count from the

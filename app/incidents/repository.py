@@ -309,3 +309,16 @@ def last_harm_version(session: Session, incident_id: int) -> int:
         select(func.max(HarmAssessment.version)).where(HarmAssessment.incident_id == incident_id)
     )
     return int(found or 0)
+
+
+def events_of_kind(
+    session: Session, incident_id: int, kinds: Sequence[str], limit: int = 20
+) -> list[IncidentEvent]:
+    """The newest timeline entries of these kinds, oldest first."""
+    rows = session.scalars(
+        select(IncidentEvent)
+        .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind.in_(kinds))
+        .order_by(IncidentEvent.at.desc(), IncidentEvent.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))

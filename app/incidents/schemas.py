@@ -17,9 +17,6 @@ from app.vocabulary import (
     IncidentType,
     LinkRelation,
     NoteKind,
-    ObligationStage,
-    ObligationStatus,
-    Regime,
     Severity,
 )
 
@@ -145,18 +142,6 @@ class HarmRead(HarmData):
 
 class HarmHistory(BaseModel):
     items: list[HarmRead]
-
-
-class ObligationRead(BaseModel):
-    regime: Regime
-    stage: ObligationStage
-    due_at: datetime
-    status: ObligationStatus
-    basis: str
-
-
-class ObligationList(BaseModel):
-    items: list[ObligationRead]
 
 
 class IncidentDetail(IncidentRead):

@@ -42,6 +42,7 @@ links_of = repository.links_of
 duplicates_of = repository.duplicates_of
 due_snoozes = repository.due_snoozes
 search = repository.search
+events_of_kind = repository.events_of_kind
 timeline_of = repository.timeline_of
 open_counts_by_model = repository.open_counts_by_model
 IncidentFilter = repository.IncidentFilter

@@ -1,6 +1,7 @@
 """ORM classes, one module per aggregate; importing this package registers every table."""
 
 from app.models.alert import Alert
+from app.models.communication import Communication, IncidentMoment, Obligation
 from app.models.incident import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
@@ -8,13 +9,16 @@ from app.models.web import UsedSignInLink
 
 __all__ = [
     "Alert",
+    "Communication",
     "Escalation",
     "HarmAssessment",
     "Incident",
     "IncidentAccess",
     "IncidentEvent",
     "IncidentLink",
+    "IncidentMoment",
     "Notification",
+    "Obligation",
     "ReadinessProbe",
     "ServiceKey",
     "UsedSignInLink",

@@ -33,10 +33,12 @@ from app.paging.repository import LEASE
 from app.urls import safe_link
 from app.vocabulary import (
     CANCELLED,
+    COMMUNICATION,
     DELIVERED,
     FAILED,
     FALLBACK,
     PENDING,
+    REMINDER,
     SENDING,
     SEVERITY_RAISED,
     WAKING_KINDS,
@@ -63,7 +65,11 @@ def build_message(
         parse_duration(settings.link_ttl),
     )
     note = ""
-    if row.kind == FALLBACK:
+    if row.kind in (COMMUNICATION, REMINDER):
+        # A notice or a reminder carries its own text; its links only show the incident.
+        note = row.body or ""
+        links = {"view": links["view"]} if "view" in links else {}
+    elif row.kind == FALLBACK:
         note = f"A page to the on-call engineer could not be delivered (step {(row.step or 0) + 1})."
     elif row.kind == SEVERITY_RAISED:
         note = f"Severity is now {incident.severity}."

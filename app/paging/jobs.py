@@ -42,7 +42,9 @@ def start_scheduler(
     dispatcher: Dispatcher,
     escalation_seconds: float,
     sweep_seconds: float,
+    more: dict[str, Callable[[], int]] | None = None,
 ) -> BackgroundScheduler:
+    """Escalations and the outbox sweep, and `more` jobs (by id) on the escalation interval."""
     scheduler = BackgroundScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
     scheduler.add_job(
@@ -55,5 +57,7 @@ def start_scheduler(
     scheduler.add_job(
         _guard("sweep", dispatcher.sweep), "interval", seconds=sweep_seconds, id="sweep", **common
     )
+    for job_id, job in (more or {}).items():
+        scheduler.add_job(_guard(job_id, job), "interval", seconds=escalation_seconds, id=job_id, **common)
     scheduler.start()
     return scheduler

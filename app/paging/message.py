@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.urls import safe_link
-from app.vocabulary import ACKNOWLEDGE, FALLBACK, PAGE, RESOLVE, SEVERITY_RAISED, WAKING_KINDS
+from app.vocabulary import (
+    ACKNOWLEDGE,
+    COMMUNICATION,
+    FALLBACK,
+    PAGE,
+    REMINDER,
+    RESOLVE,
+    SEVERITY_RAISED,
+    WAKING_KINDS,
+)
 
 SUBJECT_PREFIX: dict[str, str] = {
     PAGE: "",
@@ -14,6 +23,8 @@ SUBJECT_PREFIX: dict[str, str] = {
     ACKNOWLEDGE: "Acknowledged: ",
     RESOLVE: "Resolved: ",
     FALLBACK: "UNDELIVERED PAGE: ",
+    COMMUNICATION: "Notice: ",
+    REMINDER: "Overdue: ",
 }
 
 

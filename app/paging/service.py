@@ -29,12 +29,18 @@ from app.vocabulary import (
     FALLBACK,
     PAGE,
     PENDING,
+    RESOLVE,
     SENDING,
     SEVERITY_RAISED,
     TRIGGERED,
 )
 
 Pages = list[Notification]
+
+
+# Kinds a pager service may open an incident for; notices and reminders go by other channels.
+PAGING_KINDS = frozenset({PAGE, SEVERITY_RAISED, FALLBACK, ACKNOWLEDGE, RESOLVE})
+CHANNELS_THAT_PAGE = frozenset({"pagerduty"})
 
 
 def contact_key(stored: dict[str, Any]) -> str:
@@ -96,14 +102,18 @@ def page_people(
     step: int | None,
     now: datetime,
     skip: set[tuple[str, str]] | None = None,
+    any_urgency: bool = False,
 ) -> Pages:
-    """One notification per contact method that fits the incident's urgency."""
+    """One notification per contact method that fits the incident's urgency (or every method)."""
     urgency = urgency_of(oncall, incident.severity)
     rows = []
     for person_id in people:
         for contact in oncall.people[person_id].contact:
             ref = contacts.reference(contacts.PERSON, person_id, contact)
-            if urgency in contact.urgency and (person_id, contact_key(ref)) not in (skip or set()):
+            fits = any_urgency or urgency in contact.urgency
+            if kind not in PAGING_KINDS and contact.type in CHANNELS_THAT_PAGE:
+                continue  # a notice or a reminder must not open an incident in a pager service
+            if fits and (person_id, contact_key(ref)) not in (skip or set()):
                 rows.append(_notification(incident, person_id, ref, kind, step, now))
     session.add_all(rows)
     return rows
@@ -211,6 +221,29 @@ def after_action(session: Session, incident: Incident, action: str, now: datetim
         seen.add(ident)
         ref = contacts.as_reference(sent.recipient, sent.contact_ref)
         rows.append(_notification(incident, sent.recipient, ref, action, None, now))
+    session.add_all(rows)
+    return rows
+
+
+def page_team(
+    session: Session, oncall: OncallConfig, incident: Incident, team_id: str, kind: str, now: datetime
+) -> Pages:
+    """One notification per contact of a team (its fallback contacts: a channel, a mailbox)."""
+    team = oncall.teams.get(team_id)
+    if team is None:
+        return []
+    rows = [
+        _notification(
+            incident,
+            f"{contacts.TEAM_PREFIX}{team.id}",
+            contacts.reference(contacts.TEAM, team.id, c),
+            kind,
+            None,
+            now,
+        )
+        for c in team.fallback
+        if kind in PAGING_KINDS or c.type not in CHANNELS_THAT_PAGE
+    ]
     session.add_all(rows)
     return rows
 

@@ -142,7 +142,9 @@ class CommunicationsSpec(Strict):
     def _ids(cls, value: dict[str, AudienceSpec]) -> dict[str, AudienceSpec]:
         for audience_id in value:
             if not re.match(ID_PATTERN, audience_id):
-                raise ValueError(f"audience id {audience_id!r}: use lower-case letters, digits, `-`, `_`, `.`")
+                raise ValueError(
+                    f"audience id {audience_id!r}: use lower-case letters, digits, `-`, `_`, `.`"
+                )
         return value
 
 
@@ -225,7 +227,9 @@ class CommunicationsConfig:
 
 def _audience(audience_id: str, spec: AudienceSpec) -> Audience:
     external = spec.external if spec.external is not None else audience_id in EXTERNAL_BY_DEFAULT
-    return Audience(audience_id, spec.name or audience_id, tuple(spec.people), tuple(spec.teams), spec.channel, external)
+    return Audience(
+        audience_id, spec.name or audience_id, tuple(spec.people), tuple(spec.teams), spec.channel, external
+    )
 
 
 def _notify(spec: NotifySpec, audience: Audience, where: str, problems: list[str]) -> Notify:
@@ -236,7 +240,9 @@ def _notify(spec: NotifySpec, audience: Audience, where: str, problems: list[str
         )
     approval = True if audience.external else bool(spec.approval)
     if spec.holding is not None and not approval:
-        problems.append(f"{where}: communications: a holding statement only serves a notice that waits for approval")
+        problems.append(
+            f"{where}: communications: a holding statement only serves a notice that waits for approval"
+        )
     return Notify(
         audience=spec.audience,
         within=parse_period(spec.within),
@@ -262,7 +268,9 @@ def _check_people(
     for audience_id, audience in spec.audiences.items():
         for person in audience.people:
             if person not in people:
-                problems.append(f"{where}: communications: audience {audience_id!r}: unknown person {person!r}")
+                problems.append(
+                    f"{where}: communications: audience {audience_id!r}: unknown person {person!r}"
+                )
         for team in audience.teams:
             if team not in teams:
                 problems.append(f"{where}: communications: audience {audience_id!r}: unknown team {team!r}")
@@ -287,9 +295,7 @@ def _build(
         policies.append(Policy(policy.name, policy.when, tuple(steps)))
     regimes = []
     for regime in spec.regimes:
-        stages = tuple(
-            _stage(s, i == 0, regime.name, where, problems) for i, s in enumerate(regime.stages)
-        )
+        stages = tuple(_stage(s, i == 0, regime.name, where, problems) for i, s in enumerate(regime.stages))
         regimes.append(RegimeDef(regime.name, regime.basis, regime.when, stages, regime.effective_from))
     _check_unique([p.name for p in policies], "policy", where, problems)
     _check_unique([r.name for r in regimes], "regime", where, problems)

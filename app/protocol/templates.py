@@ -38,7 +38,11 @@ SAMPLE_FACTS: dict[str, Any] = {
         "owner": "maria",
         "url": "https://bridge.example.org/incidents/42",
     },
-    "model": {"id": "credit-scorer", "description": "Consumer credit scoring", "decisions": "whether a loan application is approved"},
+    "model": {
+        "id": "credit-scorer",
+        "description": "Consumer credit scoring",
+        "decisions": "whether a loan application is approved",
+    },
     "harm": {
         "assessed": True,
         "level": "harm_event",

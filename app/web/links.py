@@ -117,6 +117,7 @@ def act(token: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
             claims.action,
             claims.recipient,
             "via link",
+            rt.protocol(),
         )
     except DBAPIError as exc:
         if not is_unavailable(exc):

@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.errors import DomainError, Unavailable
 from app.flows import workspace as flows
 from app.flows.actions import perform
+from app.flows.opening import Send
 from app.incidents import service as incidents
 from app.incidents.schemas import (
     ContainIn,
@@ -59,7 +60,7 @@ EventId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 Filter = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
 
 
-def _send(rt: Runtime) -> flows.Send:
+def _send(rt: Runtime) -> Send:
     return rt.dispatcher.submit if rt.dispatcher is not None else None
 
 
@@ -321,7 +322,7 @@ async def incident_action(
 
     def run(form: dict[str, str], by: str) -> tuple[IncidentRead, str]:
         if action in (ACKNOWLEDGE, RESOLVE):
-            outcome = perform(db, send, incident_id, action, by, form.get("note", ""))
+            outcome = perform(db, send, incident_id, action, by, form.get("note", ""), rt.protocol())
             word = "Acknowledged" if action == ACKNOWLEDGE else "Resolved"
             return outcome.incident, (f"{word}." if outcome.changed else "Nothing to change.")
         if action == "note":
@@ -347,7 +348,7 @@ async def incident_action(
                 type=form.get("type") or None,
                 severity=form.get("severity") or None,
             )
-            return changed(flows.reclassify(db, send, catalog, incident_id, body_c), "Reclassified.")
+            return changed(flows.reclassify(db, send, rt.protocol(), incident_id, body_c), "Reclassified.")
         if action == "roles":
             roles = {k: form[k].strip() for k in ("lead", "comms_lead", "reviewer") if k in form}
             return changed(flows.roles(db, send, incident_id, RolesIn(by=by, **roles)), "Roles updated.")

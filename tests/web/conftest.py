@@ -132,6 +132,7 @@ def bridge(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Bridge]:
     server = Bridge(workdir)
     shutil.copytree(RULES_DIR, server.rules_dir)
     (server.rules_dir / "oncall.yaml").write_text(ONCALL_YAML)
+    (server.rules_dir / "communications.yaml").unlink()  # it names the shipped on-call people
     server.start(
         {
             "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.db'}",

@@ -30,6 +30,7 @@ def start_bridge(workdir: Path, smtp_port: int, extra: dict[str, str] | None = N
     server = Bridge(workdir)
     shutil.copytree(RULES_DIR, server.rules_dir)
     (server.rules_dir / "oncall.yaml").write_text(ONCALL_YAML)
+    (server.rules_dir / "communications.yaml").unlink()  # it names the shipped on-call people
     env = {
         "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.db'}",
         "BRIDGE_RULES_DIR": str(server.rules_dir),
