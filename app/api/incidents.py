@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from app.alerts import service as alerts
 from app.api.deps import DatabaseDep, ReadSession, Runtime, RuntimeDep, Viewer, ViewerDep
 from app.api.errors import described
+from app.communications import reports
 from app.db import Database
 from app.flows.actions import perform
 from app.incidents import harm, service
@@ -64,6 +65,7 @@ def get_incident(incident_id: IncidentId, session: ReadSession, viewer: ViewerDe
         timeline=[EventRead.model_validate(e) for e in service.timeline_of(session, incident_id)],
         links=[LinkRead.model_validate(link) for link in service.links_of(session, incident_id)],
         harm=harm.current(session, incident_id),
+        evidence_hold=reports.evidence_hold(session, incident_id),
     )
 
 

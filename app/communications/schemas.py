@@ -7,9 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.incidents.schemas import Actor, Reason, When
+from app.incidents.schemas import Actor, EvidenceHold, Reason, When
 from app.text import StorableText
 from app.vocabulary import CommunicationStatus, ObligationStatus, ReportKind
+
+__all__ = ["EvidenceHold"]
 
 NoticeText = Annotated[StorableText, Field(min_length=1, max_length=20_000)]
 Via = Annotated[StorableText, Field(min_length=1, max_length=200, description="how it went out otherwise")]
@@ -84,12 +86,6 @@ class PostponeIn(BaseModel):
 
     by: Actor
     minutes: int = Field(ge=1, le=7 * 24 * 60)
-
-
-class EvidenceHold(BaseModel):
-    active: bool
-    message: str
-    regimes: list[str]
 
 
 class ObligationRead(BaseModel):

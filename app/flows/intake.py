@@ -23,6 +23,7 @@ from app.catalog.loader import Catalog
 from app.communications.service import Context
 from app.flows.communications import follow
 from app.flows.opening import assign_and_page
+from app.incidents import harm
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
 from app.models import Alert, Incident, Notification
@@ -79,6 +80,7 @@ class _Batch:
         self.session, self.catalog, self.public_url, self.now = session, catalog, public_url, now
         self.protocol = Context(catalog, public_url)
         self.follows = bool(catalog.communications.policies or catalog.communications.regimes)
+        self.assessed = False  # a rule just set a harm assessment: the clocks follow it
         self.out = IngestOutcome()
         self.alerts: dict[str, Alert] = {}
         self.by_key: dict[str, Incident] = {}
@@ -94,10 +96,21 @@ class _Batch:
         missing = {a.incident_id for a in self.alerts.values() if a.incident_id} - set(self.by_id)
         self.by_id.update(incidents.by_ids(self.session, missing))
 
+    def _initial_harm(self, incident: Incident, c: Classification) -> None:
+        """The suspected harm the rule starts its incidents with, for the models it names."""
+        if c.harm is None:
+            return
+        model = self.catalog.oncall.models.get(incident.model or "")
+        if c.harm.risk_tiers and (model is None or model.risk_tier not in c.harm.risk_tiers):
+            return
+        harm.assess_initial(self.session, incident, c.rule, c.harm, self.now)
+        self.assessed = True
+
     def _follow(self, incident: Incident) -> None:
         """The notices and reports the incident's new facts ask for (nothing when none are set up)."""
-        if self.follows:
+        if self.follows or self.assessed:
             self.pages += follow(self.session, self.protocol, incident, self.now)
+            self.assessed = False
 
     def _seen_again(self, row: Alert, alert: AlertIn) -> None:
         alerts.seen_again(row, alert, self.now)
@@ -118,6 +131,7 @@ class _Batch:
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
         self.pages += assign_and_page(self.session, self.catalog.oncall, incident, self.now)
+        self._initial_harm(incident, c)
         self._follow(incident)
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident

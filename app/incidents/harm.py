@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from app.errors import InvalidRequest
 from app.incidents import obligations, repository
 from app.incidents.schemas import HarmData, HarmIn, HarmRead
-from app.incidents.service import record
+from app.incidents.service import SYSTEM_ACTOR, record
 from app.models import HarmAssessment, Incident
+from app.rules.engine import InitialHarm
 
 HARM_ASSESSED = "harm_assessed"
 
@@ -39,6 +40,26 @@ def assess(session: Session, incident: Incident, body: HarmIn, now: datetime) ->
         message += f": {body.reason}"
     record(session, incident, HARM_ASSESSED, body.by, now, message, {"version": version, **data})
     return row
+
+
+def assess_initial(
+    session: Session,
+    incident: Incident,
+    rule: str,
+    initial: InitialHarm,
+    now: datetime,
+) -> HarmAssessment:
+    """The assessment a rule starts a new incident with; a person revises it with a new version."""
+    body = HarmIn.model_validate(
+        {
+            "by": SYSTEM_ACTOR,
+            "level": initial.level,
+            "domains": list(initial.domains),
+            "causal_link": initial.causal_link,
+            "reason": f"initial assessment set by rule {rule}",
+        }
+    )
+    return assess(session, incident, body, now)
 
 
 def read(row: HarmAssessment) -> HarmRead:

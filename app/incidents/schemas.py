@@ -144,11 +144,20 @@ class HarmHistory(BaseModel):
     items: list[HarmRead]
 
 
+class EvidenceHold(BaseModel):
+    """While a serious-incident report is owed, changes that would hamper the investigation wait."""
+
+    active: bool
+    message: str
+    regimes: list[str]
+
+
 class IncidentDetail(IncidentRead):
     alerts: list[AlertRead]
     timeline: list[EventRead]
     links: list[LinkRead] = []
     harm: HarmRead | None = None
+    evidence_hold: EvidenceHold | None = None
 
 
 class IncidentPage(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from pydantic import TypeAdapter, ValidationError
 
 from app.durations import parse_duration
-from app.rules.engine import IMPACT_LEVELS, Impact, Rule, RuleSet
+from app.rules.engine import IMPACT_LEVELS, Impact, InitialHarm, Rule, RuleSet
 from app.rules.matchers import MatcherError, parse_matcher
 from app.rules.schemas import RuleSpec, SeverityMatrixSpec
 from app.sections import Located, Merged, SectionKind, format_error
@@ -51,7 +51,15 @@ def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -
         description=spec.description,
         source=item.where,
         group_with=spec.group_with,
+        harm=_initial_harm(spec),
     )
+
+
+def _initial_harm(spec: RuleSpec) -> InitialHarm | None:
+    if spec.harm is None:
+        return None
+    h = spec.harm
+    return InitialHarm(h.level, tuple(h.domains), h.causal_link, tuple(h.risk_tiers))
 
 
 def _severity_matrix(items: list[Located], problems: list[str]) -> dict[str, dict[str, str]] | None:

@@ -56,6 +56,16 @@ class Impact:
 
 
 @dataclass(frozen=True)
+class InitialHarm:
+    """The harm assessment a rule starts its incidents with (a person revises it later)."""
+
+    level: str
+    domains: tuple[str, ...] = ()
+    causal_link: str = "suspected"
+    risk_tiers: tuple[str, ...] = ()  # only for models of these registry tiers; empty: any model
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     matchers: tuple[Matcher, ...]
@@ -69,6 +79,7 @@ class Rule:
     description: str = ""
     source: str = ""
     group_with: str | None = None  # share incidents with this rule (its name goes in the key)
+    harm: InitialHarm | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
@@ -84,6 +95,7 @@ class Classification:
     runbook: str | None
     auto_resolve: bool
     reopen_window: timedelta
+    harm: InitialHarm | None = None
 
 
 def _escape(value: str) -> str:
@@ -145,4 +157,5 @@ class RuleSet:
             runbook=rule.runbook,
             auto_resolve=rule.auto_resolve,
             reopen_window=rule.reopen_window,
+            harm=rule.harm,
         )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, 
 
 from app.durations import parse_duration
 from app.rules.engine import DEFAULT_GROUP_BY, IMPACT_LEVELS
-from app.vocabulary import IncidentType, Severity
+from app.vocabulary import CausalLink, HarmDomain, HarmLevel, IncidentType, RiskTier, Severity
 
 Level = Literal["low", "medium", "high", "critical"]
 assert set(Level.__args__) == set(IMPACT_LEVELS)  # type: ignore[attr-defined]
@@ -23,6 +23,15 @@ class ImpactSpec(Strict):
     harm: Level
 
 
+class InitialHarmSpec(Strict):
+    """A suspected harm the incident starts with, e.g. a fairness alert on a high-risk model."""
+
+    level: HarmLevel
+    domains: list[HarmDomain] = Field(default_factory=list)
+    causal_link: CausalLink = "suspected"
+    risk_tiers: list[RiskTier] = Field(default_factory=list)
+
+
 class RuleSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)
     matchers: list[str] = Field(default_factory=list)
@@ -35,6 +44,7 @@ class RuleSpec(Strict):
     auto_resolve: StrictBool = True
     reopen_window: str | int = "1h"
     description: str = ""
+    harm: InitialHarmSpec | None = None
 
     @field_validator("reopen_window")
     @classmethod
