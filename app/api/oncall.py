@@ -42,6 +42,7 @@ def list_models(catalog: CatalogDep, session: ReadSession) -> dict[str, Any]:
             "risk_tier": model.risk_tier,
             "role": model.role,
             "description": model.description,
+            "decisions": model.decisions,
             "open_incidents": counts.get(model.id, 0),
         }
         for model in oncall.models.values()
