@@ -235,7 +235,7 @@ def _open_task(
         not task.approval
         and audience is not None
         and (audience.people or audience.teams)
-        and due_at <= now + timedelta(minutes=1)
+        and (task.every is None or due_at <= now)  # a recurring update goes out on its schedule
     ):
         return _deliver(
             session,
@@ -450,19 +450,13 @@ def sweep_notice(
         if main and all(r.status == SENT for r in main if r.sequence == row.sequence):
             _cancel(session, incident, row, SYSTEM_ACTOR, "the full notice went out", now)
             return []
-        audience = _audience(ctx, row.audience)
-        if audience is not None and (audience.people or audience.teams):
-            return _deliver(
-                session,
-                ctx,
-                incident,
-                row,
-                audience,
-                text_of(session, ctx, incident, row),
-                SYSTEM_ACTOR,
-                None,
-                now,
-            )
+    audience = _audience(ctx, row.audience)
+    if not row.approval and audience is not None and (audience.people or audience.teams):
+        # Needs nobody's approval (a recurring internal update, a holding statement): it goes out.
+        text = text_of(session, ctx, incident, row)
+        return _deliver(session, ctx, incident, row, audience, text, SYSTEM_ACTOR, None, now) + _follow_up(
+            session, ctx, incident, row, now
+        )
     if row.reminded_at is not None:
         return []
     row.reminded_at = now
