@@ -103,6 +103,15 @@ class NotifySpec(Strict):
             parse_period(value)
         return value
 
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str | None) -> str | None:
+        if value is not None:
+            period = parse_period(value)
+            if not period.months and period.delta.total_seconds() < 300:
+                raise ValueError("updates come at most every 5m")
+        return value
+
 
 class PolicySpec(Strict):
     name: str = Field(pattern=ID_PATTERN)
@@ -114,6 +123,12 @@ class CapSpec(Strict):
     within: str
     from_: str = Field(default="aware", alias="from")
 
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str) -> str:
+        parse_period(value)
+        return value
+
 
 class StageSpec(Strict):
     name: str = Field(pattern=ID_PATTERN)
@@ -121,6 +136,12 @@ class StageSpec(Strict):
     from_: str = Field(default="aware", alias="from")  # aware, opened, a moment, or previous
     at_most: CapSpec | None = None  # and no later than this (DORA: 24 h after awareness)
     basis: str = ""
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str) -> str:
+        parse_period(value)
+        return value
 
 
 class RegimeSpec(Strict):

@@ -117,6 +117,8 @@ def check(templates: Templates, problems: list[str]) -> None:
             problems.append(f"{where}:{exc.lineno}: template syntax error: {exc.message}")
         except TemplateError as exc:
             problems.append(f"{where}: template error: {exc}")
+        except Exception as exc:  # any failure of a template is the file's problem, not a crash
+            problems.append(f"{where}: template error: {type(exc).__name__}: {exc}")
 
 
 def load_templates(rules_dir: Path, problems: list[str]) -> Templates:

@@ -1,0 +1,1 @@
+"""The communication protocol's pure parts: periods, configuration, plan, regimes, templates."""
