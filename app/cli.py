@@ -1,4 +1,4 @@
-"""The `incident-bridge` command: serve, migrate, check-rules, webhook-secret."""
+"""The `incident-bridge` command: serve, migrate, check-rules, webhook-secret, tracker-secret."""
 
 from __future__ import annotations
 
@@ -71,15 +71,16 @@ def serve(host: str, port: int) -> int:
     return 0
 
 
-def webhook_secret(settings: Settings) -> int:
-    """Print the key that signs deliveries to webhook contacts without a `secret` of their own."""
+def print_key(settings: Settings, purpose: str) -> int:
+    """Print one per-purpose key: `webhooks` (receivers verify deliveries with it) or `trackers`
+    (ticket trackers sign their calls that close improvement actions)."""
     from app.db import Database
     from app.main import master_keys
 
     migrate(settings.database_url)
     db = Database(settings.database_url)
     try:
-        print(master_keys(settings, db).webhooks)
+        print(getattr(master_keys(settings, db), purpose))
     finally:
         db.dispose()
     return 0
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "webhook-secret", help="print the key that signs webhook deliveries (for receivers to verify)"
     )
+    sub.add_parser(
+        "tracker-secret", help="print the key ticket trackers sign their calls with (to close actions)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -115,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print("refusing to start: fix the settings above", file=sys.stderr)
         return 2
     if args.command == "webhook-secret":
-        return webhook_secret(settings)
+        return print_key(settings, "webhooks")
+    if args.command == "tracker-secret":
+        return print_key(settings, "trackers")
     if args.command == "serve":
         return serve(args.host, args.port)
     if args.command == "migrate":

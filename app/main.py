@@ -24,6 +24,8 @@ from app.api.incidents import router as incidents_router
 from app.api.limits import BodyLimit
 from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
+from app.api.reviews import router as reviews_router
+from app.api.reviews import tracker_router
 from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
@@ -32,7 +34,7 @@ from app.communications import metrics as communication_metrics
 from app.communications.service import Context
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
-from app.flows import communications
+from app.flows import communications, reviews
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
@@ -40,6 +42,7 @@ from app.instance.keys import Keys, derive
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
+from app.reviews import metrics as review_metrics
 from app.web.auth import router as sign_in_router
 from app.web.links import router as link_router
 from app.web.pages import router as pages_router
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incident_metrics.watch(db)
         paging_metrics.watch(db)
         communication_metrics.watch(db)
+        review_metrics.watch(db)
         writer.start()
         scheduler = None
         if settings.run_jobs:
@@ -131,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 more={
                     "communications": lambda: communications.sweep(
                         db, lambda: Context(catalog.current, settings.public_url), dispatcher.submit
-                    )
+                    ),
+                    "reviews": lambda: reviews.sweep(db, lambda: catalog.current, dispatcher.submit),
                 },
             )
         try:
@@ -162,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_router, **api)  # type: ignore[arg-type]
     app.include_router(workspace_router, **api)  # type: ignore[arg-type]
     app.include_router(communications_router, **api)  # type: ignore[arg-type]
+    app.include_router(reviews_router, **api)  # type: ignore[arg-type]
+    app.include_router(tracker_router)
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)

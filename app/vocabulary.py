@@ -20,15 +20,18 @@ INCIDENT_TYPES: Final[tuple[IncidentType, ...]] = get_args(IncidentType)
 UNCLASSIFIED: Final = "unclassified"
 
 # Incident status and the actions that move it (the state machine is app/incidents/state.py).
-IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
+# `closed`: resolved, and its review (when one is required) approved; nothing reopens it.
+IncidentStatus = Literal["triggered", "acknowledged", "resolved", "closed"]
 TRIGGERED: Final = "triggered"
 ACKNOWLEDGED: Final = "acknowledged"
 RESOLVED: Final = "resolved"
+CLOSED: Final = "closed"
 INCIDENT_STATUSES: Final[tuple[IncidentStatus, ...]] = get_args(IncidentStatus)
 OPEN_STATUSES: Final[tuple[IncidentStatus, ...]] = (TRIGGERED, ACKNOWLEDGED)
 
-Action = Literal["acknowledge", "resolve", "reopen", "snooze", "wake", "reassign"]
+Action = Literal["acknowledge", "resolve", "reopen", "snooze", "wake", "reassign", "close"]
 ACKNOWLEDGE: Final = "acknowledge"
+CLOSE: Final = "close"
 RESOLVE: Final = "resolve"
 REOPEN: Final = "reopen"
 SNOOZE: Final = "snooze"  # an acknowledged incident pages again if not handled in time
@@ -36,6 +39,7 @@ WAKE: Final = "wake"  # its snooze ran out: back to triggered
 REASSIGN: Final = "reassign"  # someone else must acknowledge now
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 PAST_TENSE: Final[dict[str, str]] = {ACKNOWLEDGE: ACKNOWLEDGED, RESOLVE: RESOLVED}
+PERSON_ACTIONS_PAST: Final[dict[str, str]] = {**PAST_TENSE, CLOSE: CLOSED}
 
 # Where an incident came from: an alert, or a person who reported what no monitor caught.
 IncidentSource = Literal["monitoring", "user_report", "reviewer", "vendor_notice", "other"]
@@ -120,3 +124,27 @@ UNSENT_STATUSES: Final[tuple[str, ...]] = (PENDING, DRAFT, APPROVED)
 # What a communication's due time counts from.
 Anchor = Literal["opened", "acknowledged", "aware", "resolved"]
 ANCHORS: Final[tuple[Anchor, ...]] = get_args(Anchor)
+
+# Post-incident reviews (app/reviews) and their improvement actions.
+ReviewStatus = Literal["draft", "in_review", "approved"]
+IN_REVIEW: Final = "in_review"
+REVIEW_STATUSES: Final[tuple[ReviewStatus, ...]] = get_args(ReviewStatus)
+RootCauseCategory = Literal[
+    "training_data",
+    "feature_computation",
+    "model_version",
+    "upstream_data_drift",
+    "infrastructure",
+    "third_party",
+    "process",
+    "unknown",
+]
+ROOT_CAUSE_CATEGORIES: Final[tuple[RootCauseCategory, ...]] = get_args(RootCauseCategory)
+ActionStatus = Literal["open", "in_progress", "done", "wont_do"]
+IN_PROGRESS: Final = "in_progress"
+DONE: Final = "done"
+WONT_DO: Final = "wont_do"
+ACTION_STATUSES: Final[tuple[ActionStatus, ...]] = get_args(ActionStatus)
+OPEN_ACTION_STATUSES: Final[tuple[str, ...]] = (OPEN, IN_PROGRESS)
+Priority = Literal["low", "medium", "high"]
+PRIORITIES: Final[tuple[Priority, ...]] = get_args(Priority)

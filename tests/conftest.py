@@ -30,6 +30,9 @@ TABLES = (
     "communication",
     "obligation",
     "incident_moment",
+    "review",
+    "review_action",
+    "action_digest",
 )
 
 

@@ -21,8 +21,10 @@ from app.protocol import config as protocol_config
 from app.protocol.config import CommunicationsConfig
 from app.protocol.templates import Templates, load_templates
 from app.rules import config as rules_config
+from app.rules import reviews as reviews_config
 from app.rules import workspace as workspace_config
 from app.rules.engine import RuleSet
+from app.rules.reviews import ReviewsConfig
 from app.rules.workspace import WorkspaceConfig
 from app.runbooks.library import Runbook, load_library
 from app.sections import Located, Merged, SectionKind
@@ -34,10 +36,13 @@ SECTIONS: dict[str, SectionKind] = {
     **oncall_config.SECTIONS,
     **workspace_config.SECTIONS,
     **protocol_config.SECTIONS,
+    **reviews_config.SECTIONS,
 }
 # Single sections whose problems name the line of the section (file:line); the older ones
 # (`severity_matrix`, `paging`) name the file only.
-LINED_SECTIONS = frozenset({**workspace_config.SECTIONS, **protocol_config.SECTIONS})
+LINED_SECTIONS = frozenset(
+    {**workspace_config.SECTIONS, **protocol_config.SECTIONS, **reviews_config.SECTIONS}
+)
 
 
 class ConfigError(Exception):
@@ -59,6 +64,7 @@ class Catalog:
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     communications: CommunicationsConfig = field(default_factory=CommunicationsConfig)
     templates: Templates = field(default_factory=Templates)
+    reviews: ReviewsConfig = field(default_factory=ReviewsConfig)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -173,6 +179,7 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
         merged, set(oncall.people), set(oncall.teams), problems
     )
     templates = load_templates(rules_dir, problems)
+    reviews = reviews_config.parse_reviews(merged, set(oncall.people), problems)
     for name in sorted(communications.templates_used() - set(templates.sources)):
         problems.append(
             f"communications: template {name!r} not found (known: {', '.join(sorted(templates.sources))};"
@@ -188,4 +195,5 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
         workspace=workspace,
         communications=communications,
         templates=templates,
+        reviews=reviews,
     )

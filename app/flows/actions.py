@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from app.communications.service import Context
 from app.db import Database, utcnow
+from app.flows import reviews
 from app.flows.communications import follow
 from app.incidents import metrics, service, workspace
 from app.incidents.schemas import IncidentRead
 from app.paging import service as paging
-from app.vocabulary import ACKNOWLEDGE
+from app.vocabulary import ACKNOWLEDGE, RESOLVE
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def perform(
             workspace.take_lead_on_acknowledge(session, incident, by, now)
         if changed and protocol is not None:
             pages += follow(session, protocol, incident, now)  # notices counted from acknowledged, resolved
+            if action == RESOLVE:
+                pages += reviews.on_resolved(session, protocol.catalog, incident, now)
         session.flush()
         page_ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

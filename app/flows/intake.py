@@ -21,6 +21,7 @@ from app.alerts import service as alerts
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import Catalog
 from app.communications.service import Context
+from app.flows import reviews
 from app.flows.communications import follow
 from app.flows.opening import assign_and_page
 from app.incidents import harm
@@ -149,6 +150,7 @@ class _Batch:
             return incident
         if (
             incident is not None
+            and incident.status == RESOLVED  # a closed incident stays closed: a new one opens
             and incident.resolved_at is not None
             and self.now - incident.resolved_at <= c.reopen_window
         ):
@@ -216,6 +218,8 @@ class _Batch:
             self.out.changed.add(incident.id)
             self.pages += paging.after_action(self.session, incident, RESOLVE, self.now)
             self._follow(incident)
+            if incident.status == RESOLVED:  # not when the rule keeps it open for a person
+                self.pages += reviews.on_resolved(self.session, self.catalog, incident, self.now)
         return incident.id
 
 

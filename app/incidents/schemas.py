@@ -66,6 +66,9 @@ class IncidentRead(BaseModel):
     snoozed_until: datetime | None
     duplicate_of: int | None
     restricted: bool
+    peak_severity: str | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
 
 
 class AlertRead(BaseModel):

@@ -20,8 +20,9 @@ from app.rules.engine import Classification, worst_severity
 from app.rules.workspace import WorkspaceConfig
 from app.vocabulary import (
     ACKNOWLEDGE,
+    CLOSE,
     MONITORING,
-    PAST_TENSE,
+    PERSON_ACTIONS_PAST,
     REASSIGN,
     REOPEN,
     RESOLVE,
@@ -43,6 +44,7 @@ duplicates_of = repository.duplicates_of
 due_snoozes = repository.due_snoozes
 search = repository.search
 events_of_kind = repository.events_of_kind
+is_visible = repository.is_visible
 timeline_of = repository.timeline_of
 open_counts_by_model = repository.open_counts_by_model
 IncidentFilter = repository.IncidentFilter
@@ -141,8 +143,11 @@ def _insert(session: Session, now: datetime, **values: Any) -> Incident:
         snoozed_until=None,
         duplicate_of=None,
         restricted=False,
+        closed_at=None,
+        closed_by=None,
     )
     row.update(values)
+    row["peak_severity"] = row["severity"]
     return repository.insert_incident(session, row)
 
 
@@ -277,7 +282,14 @@ def raise_severity(session: Session, incident: Incident, severity: str, actor: s
         {"from": incident.severity, "to": worst},
     )
     incident.severity = worst
+    note_peak(incident)
     return True
+
+
+def note_peak(incident: Incident) -> None:
+    """Keep the worst severity the incident ever had (older rows start from their current one)."""
+    peak = incident.peak_severity or incident.severity
+    incident.peak_severity = worst_severity(peak, incident.severity)
 
 
 def _transition(session: Session, incident: Incident, action: str, by: str, note: str, now: datetime) -> bool:
@@ -290,9 +302,14 @@ def _transition(session: Session, incident: Incident, action: str, by: str, note
     elif action == RESOLVE:
         incident.resolved_at, incident.resolved_by = now, by
         incident.snoozed_until = None
-    past = PAST_TENSE[action]
+    elif action == CLOSE:
+        incident.closed_at, incident.closed_by = now, by
+    past = PERSON_ACTIONS_PAST[action]
     record(session, incident, past, by, now, note or f"{past} by {by}")
     return True
+
+
+transition = _transition  # for the reviews domain's closing rule
 
 
 def resolve_by_alerts(session: Session, incident: Incident, now: datetime, actor: str) -> None:

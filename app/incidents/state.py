@@ -7,6 +7,8 @@ from app.vocabulary import (
     ACKNOWLEDGE,
     ACKNOWLEDGED,
     ACTIONS,
+    CLOSE,
+    CLOSED,
     REASSIGN,
     REOPEN,
     RESOLVE,
@@ -26,10 +28,11 @@ _TRANSITIONS: dict[tuple[str, str], str] = {
     (ACKNOWLEDGED, WAKE): TRIGGERED,
     (TRIGGERED, REASSIGN): TRIGGERED,
     (ACKNOWLEDGED, REASSIGN): TRIGGERED,
+    (RESOLVED, CLOSE): CLOSED,
 }
 # Repeating an action that already happened changes nothing: a replayed ack link, a double
 # click, an Alertmanager retry are all harmless.
-_NO_OPS = {(ACKNOWLEDGED, ACKNOWLEDGE), (RESOLVED, RESOLVE)}
+_NO_OPS = {(ACKNOWLEDGED, ACKNOWLEDGE), (RESOLVED, RESOLVE), (CLOSED, CLOSE), (CLOSED, RESOLVE)}
 
 
 class InvalidTransition(Conflict):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidRequest
 from app.incidents import repository
-from app.incidents.service import record
+from app.incidents.service import note_peak, record
 from app.models import Incident, IncidentEvent
 from app.rules.engine import worst_severity
 from app.vocabulary import DUPLICATE_OF
@@ -87,7 +87,9 @@ def reclassify(
         worse = worst_severity(incident.severity, severity) == severity
         if incident.alert_severity is None:
             incident.alert_severity = incident.severity
+        incident.peak_severity = incident.peak_severity or incident.severity
         incident.severity = severity
+        note_peak(incident)
     if not changes:
         return False
     parts = [f"{name} {c['from']} -> {c['to']}" for name, c in changes.items()]

@@ -6,7 +6,9 @@ start and kept in the database for every replica. It never signs anything itself
 - `links` signs acknowledge, resolve and view links;
 - `webhooks` signs deliveries to webhook contacts that have no `secret` of their own. Receivers
   get this key (`incident-bridge webhook-secret` prints it) and can verify deliveries with it,
-  but cannot derive the link key from it: each is an HMAC of the master key with its own label.
+  but cannot derive the link key from it: each is an HMAC of the master key with its own label;
+- `trackers` verifies ticket trackers' calls that close improvement actions
+  (`incident-bridge tracker-secret` prints it for GitHub, Jira or Linear automation).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ WEBHOOK_SECRET_PREFIX = "whsec_"  # the Standard Webhooks spelling of a signing 
 class Keys:
     links: str = ""
     webhooks: str = ""
+    trackers: str = ""
 
     def __repr__(self) -> str:  # keys never reach a log line by accident
-        return "Keys(links=***, webhooks=***)"
+        return "Keys(links=***, webhooks=***, trackers=***)"
 
 
 def _derive(master: str, purpose: str) -> bytes:
@@ -36,7 +39,8 @@ def derive(master: str) -> Keys:
     """The per-purpose keys of a master key."""
     links = base64.urlsafe_b64encode(_derive(master, "links")).decode()
     webhooks = WEBHOOK_SECRET_PREFIX + base64.b64encode(_derive(master, "webhooks")).decode()
-    return Keys(links=links, webhooks=webhooks)
+    trackers = base64.urlsafe_b64encode(_derive(master, "trackers")).decode().rstrip("=")
+    return Keys(links=links, webhooks=webhooks, trackers=trackers)
 
 
 def webhook_key_bytes(secret: str) -> bytes:

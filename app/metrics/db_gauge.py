@@ -20,6 +20,8 @@ Rows = list[tuple[tuple[str, ...], float]]
 class DbGauge(Collector):
     """A gauge whose samples come from `source()` (set when the app starts)."""
 
+    Query = Callable[[Session], Rows]
+
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
         self.name, self.documentation, self.labels = name, documentation, list(labels)
         self.source: Callable[[], Rows] | None = None

@@ -5,9 +5,11 @@ from app.models.communication import Communication, IncidentMoment, Obligation
 from app.models.incident import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
+from app.models.review import ActionDigest, Review, ReviewAction
 from app.models.web import UsedSignInLink
 
 __all__ = [
+    "ActionDigest",
     "Alert",
     "Communication",
     "Escalation",
@@ -20,6 +22,8 @@ __all__ = [
     "Notification",
     "Obligation",
     "ReadinessProbe",
+    "Review",
+    "ReviewAction",
     "ServiceKey",
     "UsedSignInLink",
 ]

@@ -62,6 +62,10 @@ class Incident(Base):
     # Seen only by its responders, the people paged for it and those granted access
     # (app/incidents/access.py); the API token holder sees everything.
     restricted: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The worst severity it ever had (a person may lower `severity` later), and its closing.
+    peak_severity: Mapped[str | None] = mapped_column(String(8))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         Index(
