@@ -49,6 +49,7 @@ from app.vocabulary import (
     RESOLVE,
     SEVERITIES,
 )
+from app.web import protocol_forms
 from app.web.auth import Person, PersonDep, check_csrf, form_of, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -179,13 +180,6 @@ def report_page(request: Request, person: PersonDep) -> HTMLResponse:
     return _only_one_incident(request, person) or _report_form(request, form={})
 
 
-def _when(value: str) -> str | None:
-    # <input type="datetime-local"> sends no time zone: the page says times are UTC.
-    if not value.strip():
-        return None
-    return value if ("+" in value or value.endswith("Z")) else f"{value}+00:00"
-
-
 @router.post(
     "/incidents/new", response_class=HTMLResponse, response_model=None, dependencies=[Depends(check_csrf)]
 )
@@ -211,7 +205,7 @@ async def report(
             description=form.get("description", ""),
             source=form.get("source") or "user_report",
             reported_by=person.id,
-            impact_started_at=_when(form.get("impact_started_at", "")),
+            impact_started_at=protocol_forms.when_utc(form.get("impact_started_at", "")),
         )
         created = await run_in_threadpool(flows.report, db, _send(rt), catalog, config.public_url, body)
     except ValidationError as exc:
@@ -231,9 +225,12 @@ def incident_page(
     person: PersonDep,
     session: ReadSession,
     catalog: CatalogDep,
+    rt: RuntimeDep,
+    db: DatabaseDep,
     hidden: bool = False,
 ) -> HTMLResponse:
-    """One incident: containment first, alerts, timeline and a form for every action."""
+    """One incident: containment first, its harm, regulatory clocks and notices, alerts, timeline
+    and a form for every action."""
     if not person.may_open(incident_id):
         return _only_one_incident(request, person) or HTMLResponse(status_code=403)
     try:
@@ -255,6 +252,7 @@ def incident_page(
         {r["on_call"]["id"] for r in roster["rotations"] if r["on_call"]}
         | {p["id"] for m in roster["models"] if m["id"] == incident.model for p in m["paged_first"] if p}
     )
+    panels = protocol_forms.panels(session, db, rt.protocol(), incident_id, person.id)
     return _page(
         request,
         "incident_detail.html",
@@ -272,10 +270,12 @@ def incident_page(
         types=INCIDENT_TYPES,
         severities=SEVERITIES,
         is_open=incident.status in OPEN_STATUSES,
+        panels=panels,
+        **protocol_forms.template_helpers(),
     )
 
 
-Act = Callable[[dict[str, str], str], tuple[IncidentRead, str]]
+Act = Callable[[dict[str, str], str], tuple[object, str]]
 
 
 def _require_visible(rt: Runtime, incident_id: int, person: str) -> None:
@@ -320,7 +320,9 @@ async def incident_action(
     def changed(result: IncidentRead, what: str) -> tuple[IncidentRead, str]:
         return result, what
 
-    def run(form: dict[str, str], by: str) -> tuple[IncidentRead, str]:
+    def run(form: dict[str, str], by: str) -> tuple[object, str]:
+        if action in protocol_forms.ACTIONS:  # harm, regulatory reports, notices
+            return None, protocol_forms.act(action, form, by, db, send, rt.protocol(), incident_id)
         if action in (ACKNOWLEDGE, RESOLVE):
             outcome = perform(db, send, incident_id, action, by, form.get("note", ""), rt.protocol())
             word = "Acknowledged" if action == ACKNOWLEDGE else "Resolved"
