@@ -114,7 +114,9 @@ def prefill(
         for e in incidents.timeline_of(session, incident.id)
         if not e.hidden and (e.starred or e.kind in KEY_MOMENTS)
     ][:MAX_TIMELINE]
-    how = f"alert rule {incident.rule}" if incident.source == "monitoring" else incident.source.replace("_", " ")
+    how = incident.source.replace("_", " ")
+    if incident.source == "monitoring":
+        how = f"alert rule {incident.rule}"
     if incident.reported_by:
         how += f" by {incident.reported_by}"
     return ReviewDocument(
