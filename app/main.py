@@ -26,6 +26,7 @@ from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
 from app.api.reviews import router as reviews_router
 from app.api.reviews import tracker_router
+from app.api.stats import router as stats_router
 from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
@@ -43,9 +44,11 @@ from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
 from app.reviews import metrics as review_metrics
+from app.stats import metrics as stats_metrics
 from app.web.auth import router as sign_in_router
 from app.web.links import router as link_router
 from app.web.pages import router as pages_router
+from app.web.review_pages import router as review_pages_router
 from app.web.runbooks import router as runbook_router
 from app.web.security import SecurityHeaders
 
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         paging_metrics.watch(db)
         communication_metrics.watch(db)
         review_metrics.watch(db)
+        stats_metrics.watch(db)
         writer.start()
         scheduler = None
         if settings.run_jobs:
@@ -168,11 +172,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workspace_router, **api)  # type: ignore[arg-type]
     app.include_router(communications_router, **api)  # type: ignore[arg-type]
     app.include_router(reviews_router, **api)  # type: ignore[arg-type]
+    app.include_router(stats_router, **api)  # type: ignore[arg-type]
     app.include_router(tracker_router)
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)
     app.include_router(sign_in_router)
+    app.include_router(review_pages_router)  # before the pages' catch-all /incidents/{id}/{action}
     app.include_router(pages_router)
     app.include_router(ops_router)
     return app

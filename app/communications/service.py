@@ -194,13 +194,30 @@ def sync(session: Session, ctx: Context, incident: Incident, now: datetime) -> l
         ):
             sequence = last.sequence + 1 if last is not None else 1
             pages += _open_task(session, ctx, incident, task, audience, sequence, task.due_at, now)
-        elif last.status in UNSENT_STATUSES and last.sequence == 1 and last.due_at != task.due_at:
-            last.due_at, last.updated_at = task.due_at, now  # its clock moved (awareness corrected)
+        elif last.status in UNSENT_STATUSES:
+            _move_clock(last, task, latest.get(key + HOLDING_SUFFIX), now)
         elif last.status == SENT and task.every is not None and last.sent_at is not None:
             pages += _open_task(
                 session, ctx, incident, task, audience, last.sequence + 1, task.every.after(last.sent_at), now
             )
     return pages
+
+
+def _move_clock(row: Communication, task: Task, holding: Communication | None, now: datetime) -> None:
+    """Its clock moved (awareness corrected, say): the notice and its holding statement follow,
+    unless a person postponed them. A recurring update keeps the time its schedule gave it."""
+    if row.postponed_by is None and (task.every is None or row.sequence == 1) and row.due_at != task.due_at:
+        row.due_at, row.updated_at = task.due_at, now
+    if (
+        holding is not None
+        and holding.sequence == row.sequence
+        and holding.status in UNSENT_STATUSES
+        and holding.postponed_by is None
+        and task.holding_due_at is not None
+    ):
+        due = min(task.holding_due_at, row.due_at)
+        if holding.due_at != due:
+            holding.due_at, holding.updated_at = due, now
 
 
 def _why(incident: Incident) -> str:
@@ -220,7 +237,7 @@ def _open_task(
     row = _new_row(incident, task, audience, sequence, due_at, now)
     session.add(row)
     session.flush()
-    if task.holding_template and sequence == 1:
+    if task.holding_template and task.every is None:
         session.add(_holding_row(row, task, now))
     record(
         session,
@@ -397,8 +414,17 @@ def send(
 def cancel(
     session: Session, incident: Incident, row: Communication, by: str, reason: str, now: datetime
 ) -> None:
+    """Cancel a notice; its holding statement goes with it (it promised a notice nobody will send)."""
     _require_unsent(row, "cancel it")
     _cancel(session, incident, row, by, reason, now)
+    if not row.holding:
+        for other in repository.communications(session, incident.id):
+            if _holding_of(other, row) and other.status in UNSENT_STATUSES:
+                _cancel(session, incident, other, by, f"its notice was cancelled: {reason}", now)
+
+
+def _holding_of(other: Communication, row: Communication) -> bool:
+    return other.key == row.key + HOLDING_SUFFIX and other.sequence == row.sequence
 
 
 def postpone(
@@ -409,6 +435,7 @@ def postpone(
     if row.approval is False and row.holding:
         raise InvalidRequest("a holding statement cannot be postponed: it is what keeps people informed")
     row.due_at, row.reminded_at, row.updated_at = now + timedelta(minutes=minutes), None, now
+    row.postponed_by = by
     record(
         session,
         incident,
@@ -442,17 +469,16 @@ def sweep_notice(
     if row.status not in UNSENT_STATUSES or row.due_at > now:
         return []
     if row.holding:
-        main = [
-            r
-            for r in repository.communications(session, incident.id)
-            if r.key == row.key.removesuffix(HOLDING_SUFFIX)
-        ]
+        base = row.key.removesuffix(HOLDING_SUFFIX)
+        main = [r for r in repository.communications(session, incident.id) if r.key == base]
         if main and all(r.status == SENT for r in main if r.sequence == row.sequence):
             _cancel(session, incident, row, SYSTEM_ACTOR, "the full notice went out", now)
             return []
     audience = _audience(ctx, row.audience)
-    if not row.approval and audience is not None and (audience.people or audience.teams):
+    reachable = audience is not None and bool(audience.people or audience.teams)
+    if not row.approval and row.status != DRAFT and reachable:
         # Needs nobody's approval (a recurring internal update, a holding statement): it goes out.
+        # A person's unapproved edit (a draft) never goes out on its own.
         text = text_of(session, ctx, incident, row)
         return _deliver(session, ctx, incident, row, audience, text, SYSTEM_ACTOR, None, now) + _follow_up(
             session, ctx, incident, row, now

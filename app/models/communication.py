@@ -47,6 +47,7 @@ class Communication(Base):
     late_reason: Mapped[str | None] = mapped_column(Text)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    postponed_by: Mapped[str | None] = mapped_column(String(200))  # its due time is a person's now
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -7,6 +7,7 @@ redirects back (303) with a notice; a refused change (409, 422) is a readable no
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -14,10 +15,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.alerts import service as alerts
 from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, runtime
+from app.catalog.loader import Catalog
 from app.db import utcnow
 from app.errors import DomainError, Unavailable
 from app.flows import workspace as flows
@@ -37,11 +40,14 @@ from app.incidents.schemas import (
     RolesIn,
     SnoozeIn,
 )
+from app.models import Incident
 from app.oncall.service import on_call_now
+from app.reviews import service as reviews
 from app.text import MAX_DB_ID
 from app.urls import safe_link
 from app.vocabulary import (
     ACKNOWLEDGE,
+    APPROVED,
     INCIDENT_SOURCES,
     INCIDENT_STATUSES,
     INCIDENT_TYPES,
@@ -218,6 +224,27 @@ async def report(
 # --- one incident ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReviewPanel:
+    """The incident page's post-incident review panel: the review's state, or whether one is needed."""
+
+    started: bool
+    required: bool
+    status: str = ""
+    owner: str | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+
+
+def _review_panel(session: Session, catalog: Catalog, row: Incident) -> ReviewPanel:
+    review = reviews.review_of(session, row.id)
+    required = reviews.required(catalog.reviews, row)
+    if review is None:
+        return ReviewPanel(started=False, required=required)
+    late = review.status != APPROVED and review.due_at < utcnow()
+    return ReviewPanel(True, required, review.status, review.owner, review.due_at, late)
+
+
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident_page(
     request: Request,
@@ -271,6 +298,7 @@ def incident_page(
         severities=SEVERITIES,
         is_open=incident.status in OPEN_STATUSES,
         panels=panels,
+        review_panel=_review_panel(session, catalog, row),
         **protocol_forms.template_helpers(),
     )
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column('late_reason', sa.Text(), nullable=True),
         sa.Column('cancel_reason', sa.Text(), nullable=True),
         sa.Column('reminded_at', app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('postponed_by', sa.String(length=200), nullable=True),
         sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['incident_id'], ['incident.id'], name=op.f('fk_communication_incident_id_incident'), ondelete='CASCADE'),

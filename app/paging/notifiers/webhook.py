@@ -57,6 +57,8 @@ def payload(message: Message) -> dict[str, Any]:
         },
         "links": message.links,
         "text": message.headline,
+        # A notice or a reminder carries its own text (a page's note says what changed).
+        "note": message.note,
     }
 
 
