@@ -1,4 +1,4 @@
-"""The `incident-bridge` command: serve, migrate, check-rules, webhook-secret, tracker-secret."""
+"""The `incident-bridge` command: serve, migrate, check-rules, report, webhook-secret, tracker-secret."""
 
 from __future__ import annotations
 
@@ -71,6 +71,34 @@ def serve(host: str, port: int) -> int:
     return 0
 
 
+def write_report(settings: Settings, since: str, until: str | None, out: Path) -> int:
+    """Write the incident report (the numbers of GET /api/v1/stats) to one self-contained HTML file."""
+    from app.catalog.loader import ConfigError, load_catalog
+    from app.db import Database, utcnow
+    from app.errors import InvalidRequest
+    from app.web import incident_report
+
+    try:
+        catalog = load_catalog(settings.rules_dir, settings.runbooks_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        stats = incident_report.statistics(db, catalog, since, until, {}, None)
+    except InvalidRequest as exc:
+        print(exc.detail, file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    html = incident_report.render(stats, "", utcnow(), standalone=True)
+    out.write_text(html, encoding="utf-8")
+    print(f"wrote {out}: {stats.count} incidents from {stats.since:%Y-%m-%d} to {stats.until:%Y-%m-%d}")
+    return 0
+
+
 def print_key(settings: Settings, purpose: str) -> int:
     """Print one per-purpose key: `webhooks` (receivers verify deliveries with it) or `trackers`
     (ticket trackers sign their calls that close improvement actions)."""
@@ -107,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "webhook-secret", help="print the key that signs webhook deliveries (for receivers to verify)"
     )
+    p_report = sub.add_parser("report", help="write the incident report to one self-contained HTML file")
+    p_report.add_argument("--since", default="30d", help="RFC 3339 time or a duration before now (30d, 12w)")
+    p_report.add_argument("--until", default=None, help="RFC 3339 time or a duration before now; default now")
+    p_report.add_argument("--out", type=Path, default=Path("incident-report.html"))
     sub.add_parser(
         "tracker-secret", help="print the key ticket trackers sign their calls with (to close actions)"
     )
@@ -120,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "webhook-secret":
         return print_key(settings, "webhooks")
+    if args.command == "report":
+        return write_report(settings, args.since, args.until, args.out)
     if args.command == "tracker-secret":
         return print_key(settings, "trackers")
     if args.command == "serve":

@@ -46,6 +46,7 @@ from app.paging.jobs import start_scheduler
 from app.reviews import metrics as review_metrics
 from app.stats import metrics as stats_metrics
 from app.web.auth import router as sign_in_router
+from app.web.incident_report import router as report_router
 from app.web.links import router as link_router
 from app.web.pages import router as pages_router
 from app.web.review_pages import router as review_pages_router
@@ -180,5 +181,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sign_in_router)
     app.include_router(review_pages_router)  # before the pages' catch-all /incidents/{id}/{action}
     app.include_router(pages_router)
+    app.include_router(report_router)
     app.include_router(ops_router)
     return app
