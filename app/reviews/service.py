@@ -265,7 +265,8 @@ def update(session: Session, incident: Incident, review: Review, body: ReviewIn,
     if review.status == APPROVED and body.status != IN_REVIEW and body.model_fields_set - {"by", "status"}:
         raise Conflict("the review is approved: set `status` to `in_review` to change it again")
     stored = ReviewDocument.model_validate(review.data).model_dump()
-    changes = body.model_dump(exclude_unset=True, exclude={"by", "status", "owner"})
+    # A field sent as null is left as it is (an empty list or text clears it).
+    changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"by", "status", "owner"})
     doc = ReviewDocument.model_validate({**stored, **changes})
     review.data = doc.model_dump(mode="json")
     if body.owner is not None:

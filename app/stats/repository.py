@@ -198,5 +198,4 @@ def response_times(session: Session) -> Iterator[Times]:
         .where(_statistical())
         .execution_options(yield_per=HISTOGRAM_BATCH)
     )
-    for row in session.execute(query):
-        yield row.tuple()
+    yield from session.execute(query)

@@ -59,7 +59,7 @@ def test_fixture_sequence_opens_groups_and_resolves(client: TestClient) -> None:
     kinds = [e["kind"] for e in detail["timeline"]]
     assert kinds[0] == "opened"
     assert kinds.count("alert_resolved") == 2
-    assert kinds[-1] == "resolved"
+    assert kinds[-2:] == ["resolved", "review_started"]  # a SEV2 needs a post-incident review
 
     assert client.post(URL, json=resolved_drift).status_code == 200
     assert list_incidents(client, status="open")["total"] == 0
