@@ -60,13 +60,14 @@ FIRING: Final = "firing"
 # Notification kinds. The waking kinds page a person and stop mattering once the incident is
 # handled; the others tell people who were paged that something changed.
 NotificationKind = Literal[
-    "page", "severity", "fallback", "acknowledge", "resolve", "communication", "reminder", "sign_in"
+    "page", "severity", "fallback", "acknowledge", "resolve", "communication", "reminder", "review", "sign_in"
 ]
 PAGE: Final = "page"
 SEVERITY_RAISED: Final = "severity"
 FALLBACK: Final = "fallback"
 COMMUNICATION: Final = "communication"  # a notice the communication protocol sends an audience
 REMINDER: Final = "reminder"  # something is overdue: a communication, a report, a review
+REVIEW_NOTICE: Final = "review"  # a review or an action is yours; the weekly digest of actions
 NOTIFICATION_KINDS: Final[tuple[NotificationKind, ...]] = get_args(NotificationKind)
 WAKING_KINDS: Final[tuple[NotificationKind, ...]] = (PAGE, SEVERITY_RAISED, FALLBACK)
 

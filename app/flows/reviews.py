@@ -134,9 +134,9 @@ def list_actions(
 ) -> list[ActionRead]:
     now = utcnow()
     with db.session() as session:
-        rows = reviews.search_actions(session, status, owner, now if overdue else None, limit)
-        visible = [r for r in rows if person is None or incidents.is_visible(session, r.incident_id, person)]
-        return [reviews.action_read(r, now) for r in visible]
+        visible = incidents.visible_to(session, person) if person is not None else None
+        rows = reviews.search_actions(session, status, owner, now if overdue else None, limit, visible)
+        return [reviews.action_read(r, now) for r in rows]
 
 
 def close(db: Database, catalog: Catalog, incident_id: int, by: str, person: str | None) -> IncidentRead:
@@ -161,7 +161,8 @@ def sweep(
     db: Database, catalog: Callable[[], Catalog], send: Send, now: datetime | None = None, limit: int = 100
 ) -> int:
     """Remind the owners of overdue reviews and actions (at most every `remind_every`), and send
-    each owner the weekly digest of their open actions on Mondays. Returns how many went out."""
+    each owner the weekly digest of their open actions on Mondays. Returns how many reminders and
+    digests went out (to at least one contact)."""
     now = now or utcnow()
     cfg = catalog()
     since = now - cfg.reviews.remind_every
@@ -212,7 +213,7 @@ def _one(
         return 0
     if send is not None and ids:
         send(ids)
-    return 1
+    return 1 if ids else 0
 
 
 def _digest_for(

@@ -39,6 +39,7 @@ from app.vocabulary import (
     FALLBACK,
     PENDING,
     REMINDER,
+    REVIEW_NOTICE,
     SENDING,
     SEVERITY_RAISED,
     WAKING_KINDS,
@@ -65,7 +66,7 @@ def build_message(
         parse_duration(settings.link_ttl),
     )
     note = ""
-    if row.kind in (COMMUNICATION, REMINDER):
+    if row.kind in (COMMUNICATION, REMINDER, REVIEW_NOTICE):
         # A notice or a reminder carries its own text; its links only show the incident.
         note = row.body or ""
         links = {"view": links["view"]} if "view" in links else {}

@@ -13,6 +13,7 @@ from app.vocabulary import (
     PAGE,
     REMINDER,
     RESOLVE,
+    REVIEW_NOTICE,
     SEVERITY_RAISED,
     WAKING_KINDS,
 )
@@ -25,6 +26,7 @@ SUBJECT_PREFIX: dict[str, str] = {
     FALLBACK: "UNDELIVERED PAGE: ",
     COMMUNICATION: "Notice: ",
     REMINDER: "Overdue: ",
+    REVIEW_NOTICE: "Post-incident: ",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from app.incidents.schemas import IncidentRead
@@ -10,12 +11,24 @@ from app.reviews.schemas import ReviewRead
 BLAMELESS = "_Blameless review: it describes systems, signals and decisions, not people._"
 
 
-def _esc(text: str) -> str:
-    """Markdown-inert text: no heading, list, link or HTML can be smuggled in through a field."""
+BLOCK_START = re.compile(r"^[-+*=~#>|`]")
+ORDERED_ITEM = re.compile(r"^(\d+)([.)])")
+
+
+def _esc(text: str, cell: bool = False) -> str:
+    """Markdown-inert text: no heading, list, quote, code block, link or HTML can be smuggled in
+    through a field, at the start of a line or within one. In a table cell it stays on one line."""
     out = text.replace("\\", "\\\\")
-    for ch in "`*_[]<>#|!":
+    for ch in "`*_[]()<>#|!~":
         out = out.replace(ch, "\\" + ch)
-    return out.replace("\r", "").replace("\n", "  \n")
+    lines = []
+    for line in out.replace("\r", "").split("\n"):
+        line = line.strip()  # four leading spaces would start a code block
+        if BLOCK_START.match(line):
+            line = "\\" + line
+        line = ORDERED_ITEM.sub(r"\1\\\2", line)  # "1. x" would start a list: "1\. x"
+        lines.append(line)
+    return (" " if cell else "  \n").join(lines)
 
 
 def _when(at: datetime | None) -> str:
@@ -75,7 +88,7 @@ def render(incident: IncidentRead, review: ReviewRead, public_url: str) -> str:
         "| time (UTC) | what | who |",
         "|---|---|---|",
     ]
-    lines += [f"| {e.at:%Y-%m-%d %H:%M} | {_esc(e.what)} | {_esc(e.actor)} |" for e in r.timeline]
+    lines += [f"| {e.at:%Y-%m-%d %H:%M} | {_esc(e.what, True)} | {_esc(e.actor, True)} |" for e in r.timeline]
     lines += [
         "",
         "## Root cause",
@@ -110,9 +123,10 @@ def render(incident: IncidentRead, review: ReviewRead, public_url: str) -> str:
     if r.actions:
         lines += ["| # | action | owner | priority | due | status |", "|---|---|---|---|---|---|"]
         for a in r.actions:
-            status = a.status + (f" ({_esc(a.reason)})" if a.reason else "")
+            status = a.status + (f" ({_esc(a.reason, True)})" if a.reason else "")
             due = f"{a.due_at:%Y-%m-%d}"
-            lines.append(f"| {a.id} | {_esc(a.title)} | {_esc(a.owner)} | {a.priority} | {due} | {status} |")
+            title, owner = _esc(a.title, True), _esc(a.owner, True)
+            lines.append(f"| {a.id} | {title} | {owner} | {a.priority} | {due} | {status} |")
     else:
         lines.append(f"No action: {_esc(r.no_action_reason) or 'reason not given yet'}")
     return "\n".join(lines) + "\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from app.models import ActionDigest, Review, ReviewAction
+from app.models import ActionDigest, Incident, Review, ReviewAction
 from app.vocabulary import APPROVED, OPEN_ACTION_STATUSES
 
 
@@ -36,9 +36,17 @@ def action_for_update(session: Session, action_id: int) -> ReviewAction | None:
 
 
 def search_actions(
-    session: Session, status: str | None, owner: str | None, overdue_at: datetime | None, limit: int
+    session: Session,
+    status: str | None,
+    owner: str | None,
+    overdue_at: datetime | None,
+    limit: int,
+    visible: ColumnElement[bool] | None = None,
 ) -> list[ReviewAction]:
+    """Actions, due first; `visible` (a condition on incidents) keeps those a person may see."""
     query = select(ReviewAction)
+    if visible is not None:
+        query = query.where(ReviewAction.incident_id.in_(select(Incident.id).where(visible)))
     if status is not None:
         query = query.where(ReviewAction.status == status)
     if owner is not None:
@@ -57,7 +65,7 @@ def due_reviews(
         .where(
             Review.status != APPROVED,
             Review.due_at < now,
-            (Review.reminded_at.is_(None)) | (Review.reminded_at < remind_before),
+            (Review.reminded_at.is_(None)) | (Review.reminded_at <= remind_before),
         )
         .order_by(Review.due_at)
         .limit(limit)
@@ -73,7 +81,7 @@ def due_actions(
         .where(
             ReviewAction.status.in_(OPEN_ACTION_STATUSES),
             ReviewAction.due_at < now,
-            (ReviewAction.reminded_at.is_(None)) | (ReviewAction.reminded_at < remind_before),
+            (ReviewAction.reminded_at.is_(None)) | (ReviewAction.reminded_at <= remind_before),
         )
         .order_by(ReviewAction.due_at)
         .limit(limit)

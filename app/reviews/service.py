@@ -43,6 +43,7 @@ from app.vocabulary import (
     OPEN_ACTION_STATUSES,
     REMINDER,
     RESOLVED,
+    REVIEW_NOTICE,
     WONT_DO,
 )
 
@@ -180,14 +181,18 @@ def create(
 
 
 def tell_owner(
-    session: Session, catalog: Catalog, incident: Incident, owner: str | None, text: str, now: datetime
+    session: Session,
+    catalog: Catalog,
+    incident: Incident,
+    owner: str | None,
+    text: str,
+    now: datetime,
+    kind: str = REVIEW_NOTICE,
 ) -> list[Notification]:
     """A message to a review's or an action's owner through their contacts (a person of the on-call file)."""
     if not owner or owner not in catalog.oncall.people:
         return []
-    pages = paging.page_people(
-        session, catalog.oncall, incident, [owner], REMINDER, None, now, any_urgency=True
-    )
+    pages = paging.page_people(session, catalog.oncall, incident, [owner], kind, None, now, any_urgency=True)
     for page in pages:
         page.body = text
     return pages
@@ -405,7 +410,7 @@ def remind_review(
     record(
         session, incident, "overdue", SYSTEM_ACTOR, now, text, {"review": review.id, "owner": review.owner}
     )
-    return tell_owner(session, catalog, incident, review.owner, text, now)
+    return tell_owner(session, catalog, incident, review.owner, text, now, REMINDER)
 
 
 def remind_action(
@@ -415,7 +420,7 @@ def remind_action(
         return []
     row.reminded_at = now
     text = f"Overdue: improvement action #{row.id} ({row.title}) was due {row.due_at:%Y-%m-%d}."
-    return tell_owner(session, catalog, incident, row.owner, text, now)
+    return tell_owner(session, catalog, incident, row.owner, text, now, REMINDER)
 
 
 def digest_text(owner: str, rows: list[ReviewAction], now: datetime) -> str:

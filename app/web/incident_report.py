@@ -26,7 +26,7 @@ from app.vocabulary import INCIDENT_TYPES, SEVERITIES, UNCLASSIFIED, Severity
 from app.web import charts
 from app.web.auth import require_person
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], include_in_schema=False)
 TEMPLATES = environment(Path(__file__).parent / "templates")
 CSS = Path(__file__).parent / "static" / "report.css"
 
