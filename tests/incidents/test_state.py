@@ -18,8 +18,15 @@ ALLOWED = {
     ("acknowledged", "wake"): "triggered",
     ("triggered", "reassign"): "triggered",
     ("acknowledged", "reassign"): "triggered",
+    ("resolved", "close"): "closed",
 }
-REPEATS = {("acknowledged", "acknowledge"), ("resolved", "resolve")}
+# A closed incident is done: closing or resolving it again changes nothing; nothing reopens it.
+REPEATS = {
+    ("acknowledged", "acknowledge"),
+    ("resolved", "resolve"),
+    ("closed", "close"),
+    ("closed", "resolve"),
+}
 
 
 @pytest.mark.parametrize(("status", "action"), list(itertools.product(state.STATUSES, state.ACTIONS)))

@@ -28,10 +28,13 @@ from app.paging.outcome import (
 )
 from app.vocabulary import (
     ACKNOWLEDGE,
+    COMMUNICATION,
     FALLBACK,
     NOTIFICATION_KINDS,
     PAGE,
+    REMINDER,
     RESOLVE,
+    REVIEW_NOTICE,
     SEVERITY_RAISED,
 )
 
@@ -40,8 +43,11 @@ FAILURES: tuple[Failure | None, ...] = (None, RETRYABLE, PERMANENT)
 ATTEMPTS = (1, 2, 3)  # below, just below and at the limit of MAX
 
 # The oracle, spelled out: who is woken, and who falls back when a send is given up.
-WAKES = {PAGE: True, SEVERITY_RAISED: True, FALLBACK: True, ACKNOWLEDGE: False, RESOLVE: False}
-FALLS_BACK = {PAGE: True, SEVERITY_RAISED: True, FALLBACK: False, ACKNOWLEDGE: False, RESOLVE: False}
+# Notices, reminders, review messages and sign-in links wake nobody and have no fallback: a
+# failure of one is on the incident's timeline, not a page to the team channel.
+QUIET = {COMMUNICATION: False, REMINDER: False, REVIEW_NOTICE: False, "sign_in": False}
+WAKES = {PAGE: True, SEVERITY_RAISED: True, FALLBACK: True, ACKNOWLEDGE: False, RESOLVE: False, **QUIET}
+FALLS_BACK = {PAGE: True, SEVERITY_RAISED: True, FALLBACK: False, ACKNOWLEDGE: False, RESOLVE: False, **QUIET}
 
 
 def expected(failure: Failure | None, kind: str, handled: bool, attempts: int) -> Decision:
@@ -59,7 +65,7 @@ CASES = list(itertools.product(FAILURES, NOTIFICATION_KINDS, (False, True), ATTE
 
 def test_the_oracle_covers_every_kind() -> None:
     assert set(WAKES) == set(FALLS_BACK) == set(NOTIFICATION_KINDS)
-    assert len(CASES) == 3 * 5 * 2 * 3
+    assert len(CASES) == 3 * 9 * 2 * 3
 
 
 @pytest.mark.parametrize(("failure", "kind", "handled", "attempts"), CASES)

@@ -4,17 +4,30 @@ API token holder, and written by `incident-bridge report` to one file that needs
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import main
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.web.incident_report import duration, percent
 
 TOKEN = {"Authorization": "Bearer any"}  # the test app has no API token: any bearer is the holder
+
+
+@pytest.fixture
+def environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The command reads its settings from the environment: point it at the test's database."""
+    monkeypatch.setenv("BRIDGE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BRIDGE_RULES_DIR", str(settings.rules_dir))
+    monkeypatch.setenv("BRIDGE_RUNBOOKS_DIR", str(settings.runbooks_dir))
+    get_settings.cache_clear()  # settings read by an earlier command are not these
+    yield
+    get_settings.cache_clear()
 
 
 def incident(client: TestClient, title: str, type_: str, severity: str, resolve: bool = True) -> int:
@@ -92,13 +105,10 @@ def test_a_bad_period_is_refused(client: TestClient) -> None:
 
 
 def test_the_command_writes_one_self_contained_file(
-    client: TestClient, settings: Settings, tmp_path: Path, monkeypatch: Any, capsys: Any
+    client: TestClient, environment: None, tmp_path: Path, capsys: Any
 ) -> None:
     history(client)
     api = client.get("/api/v1/stats", params={"since": "30d"}).json()
-    monkeypatch.setenv("BRIDGE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("BRIDGE_RULES_DIR", str(settings.rules_dir))
-    monkeypatch.setenv("BRIDGE_RUNBOOKS_DIR", str(settings.runbooks_dir))
     out = tmp_path / "report.html"
 
     assert main(["report", "--since", "30d", "--out", str(out)]) == 0
@@ -112,12 +122,7 @@ def test_the_command_writes_one_self_contained_file(
     assert cell_after(html, "Reviews required") == str(api["reviews"]["required"])
 
 
-def test_the_command_says_what_is_wrong_with_a_period(
-    settings: Settings, tmp_path: Path, monkeypatch: Any, capsys: Any
-) -> None:
-    monkeypatch.setenv("BRIDGE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("BRIDGE_RULES_DIR", str(settings.rules_dir))
-    monkeypatch.setenv("BRIDGE_RUNBOOKS_DIR", str(settings.runbooks_dir))
+def test_the_command_says_what_is_wrong_with_a_period(environment: None, tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "report.html"
     assert main(["report", "--since", "soon", "--out", str(out)]) == 2
     assert "since" in capsys.readouterr().err
