@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         def committed(outcome: IngestOutcome) -> None:
             publish(outcome)
             dispatcher.submit(outcome.notifications)
+            dispatcher.submit(outcome.quiet_notifications, quiet=True)
 
         writer = IntakeWriter(
             db,

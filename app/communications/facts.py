@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,14 @@ def _when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else NO_TIME
 
 
+@dataclass(frozen=True)
+class Known:
+    """A new incident, opened in this transaction: nothing is stored about it yet but its harm
+    assessment (a rule may set one), so nothing needs to be read back from the database."""
+
+    harm: HarmRead | None = None
+
+
 def moments_of(session: Session, incident_id: int) -> dict[str, datetime]:
     return {m.name: m.at for m in repository.moments(session, incident_id)}
 
@@ -34,9 +43,12 @@ def plan_facts(
     incident: Incident,
     harm: HarmRead | None = None,
     fetch_harm: bool = True,
+    known: Known | None = None,
 ) -> Facts:
     """What the plan and the organisation's regimes look at."""
-    if harm is None and fetch_harm:
+    if known is not None:
+        harm = known.harm
+    elif harm is None and fetch_harm:
         harm = harm_of.current(session, incident.id)
     model = catalog.oncall.models.get(incident.model or "")
     anchors = {"opened": incident.opened_at}
@@ -55,7 +67,7 @@ def plan_facts(
         personal_data_breach=bool(harm and harm.personal_data_breach),
         risk_tier=model.risk_tier if model else "minimal",
         anchors=anchors,
-        moments=moments_of(session, incident.id),
+        moments={} if known is not None else moments_of(session, incident.id),
     )
 
 
@@ -105,12 +117,16 @@ def render_facts(
     incident: Incident,
     audience: Audience | None,
     row: Communication,
+    known: Known | None = None,
 ) -> dict[str, Any]:
     """Every name a template may use (app/protocol/templates.py SAMPLE_FACTS lists them)."""
-    harm = harm_of.current(session, incident.id)
     model = catalog.oncall.models.get(incident.model or "")
-    contained = incidents.events_of_kind(session, incident.id, ["contained"], limit=1)
-    decisions = incidents.events_of_kind(session, incident.id, ["decision"], limit=5)
+    if known is not None:  # a new incident: nothing contained, no decision yet
+        harm, contained, decisions = known.harm, [], []
+    else:
+        harm = harm_of.current(session, incident.id)
+        contained = incidents.events_of_kind(session, incident.id, ["contained"], limit=1)
+        decisions = incidents.events_of_kind(session, incident.id, ["decision"], limit=5)
     main_due = row.due_at
     if row.holding:
         siblings = repository.communications(session, incident.id)

@@ -39,12 +39,15 @@ def _first_report(row: Obligation) -> datetime | None:
     return row.initial_at or row.completed_at
 
 
-def sync(session: Session, catalog: Catalog, incident: Incident, now: datetime) -> None:
+def sync(
+    session: Session, catalog: Catalog, incident: Incident, now: datetime, known: facts_of.Known | None = None
+) -> None:
     """Create the reports the facts now ask for, move their clocks, and set aside those that no
     longer apply (`not_applicable`, kept; a report already made stays as it is)."""
-    harm = harm_of.current(session, incident.id)
-    facts = facts_of.plan_facts(session, catalog, incident, harm, fetch_harm=False)
-    rows = {(r.regime, r.stage): r for r in repository.obligations(session, incident.id)}
+    harm = known.harm if known is not None else harm_of.current(session, incident.id)
+    facts = facts_of.plan_facts(session, catalog, incident, harm, fetch_harm=False, known=known)
+    stored = [] if known is not None else repository.obligations(session, incident.id)
+    rows = {(r.regime, r.stage): r for r in stored}
     reported = {key: at for key, r in rows.items() if (at := _first_report(r)) is not None}
     wanted = obligations.all_obligations(
         harm_of.for_clocks(harm),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.catalog.loader import Catalog
 from app.communications import facts as facts_of
 from app.communications import repository
+from app.communications.facts import Known
 from app.communications.metrics import COMMUNICATIONS
 from app.communications.schemas import CommunicationRead, SendIn
 from app.errors import Conflict, InvalidRequest, NotFound
@@ -52,14 +53,16 @@ def _audience(ctx: Context, audience_id: str) -> Audience | None:
     return ctx.catalog.communications.audiences.get(audience_id)
 
 
-def text_of(session: Session, ctx: Context, incident: Incident, row: Communication) -> str:
+def text_of(
+    session: Session, ctx: Context, incident: Incident, row: Communication, known: Known | None = None
+) -> str:
     """What the notice says: the sent text, a person's draft, or the template rendered now."""
     if row.sent_text is not None:
         return row.sent_text
     if row.text is not None:
         return row.text
     audience = _audience(ctx, row.audience)
-    facts = facts_of.render_facts(session, ctx.catalog, ctx.public_url, incident, audience, row)
+    facts = facts_of.render_facts(session, ctx.catalog, ctx.public_url, incident, audience, row, known)
     try:
         return ctx.catalog.templates.render(row.template, facts)
     except Exception as exc:  # a template removed or broken since: say so, never send an empty notice
@@ -168,7 +171,9 @@ def _latest(rows: list[Communication]) -> dict[str, Communication]:
     return latest
 
 
-def sync(session: Session, ctx: Context, incident: Incident, now: datetime) -> list[Notification]:
+def sync(
+    session: Session, ctx: Context, incident: Incident, now: datetime, known: Known | None = None
+) -> list[Notification]:
     """Bring the incident's notices in step with what its facts now ask for.
 
     New notices are created with their due times; notices no longer required are cancelled
@@ -177,9 +182,9 @@ def sync(session: Session, ctx: Context, incident: Incident, now: datetime) -> l
     config = ctx.catalog.communications
     if not config.policies:
         return []
-    plan_facts = facts_of.plan_facts(session, ctx.catalog, incident)
+    plan_facts = facts_of.plan_facts(session, ctx.catalog, incident, known=known)
     tasks = {t.key: t for t in required(config, plan_facts)}
-    rows = repository.communications(session, incident.id)
+    rows = [] if known is not None else repository.communications(session, incident.id)
     latest = _latest(rows)
     for row in rows:
         base = row.key.removesuffix(HOLDING_SUFFIX)
@@ -193,7 +198,7 @@ def sync(session: Session, ctx: Context, incident: Incident, now: datetime) -> l
             last.status == CANCELLED and (last.cancel_reason or "").startswith(NO_LONGER_REQUIRED)
         ):
             sequence = last.sequence + 1 if last is not None else 1
-            pages += _open_task(session, ctx, incident, task, audience, sequence, task.due_at, now)
+            pages += _open_task(session, ctx, incident, task, audience, sequence, task.due_at, now, known)
         elif last.status in UNSENT_STATUSES:
             _move_clock(last, task, latest.get(key + HOLDING_SUFFIX), now)
         elif last.status == SENT and task.every is not None and last.sent_at is not None:
@@ -233,10 +238,9 @@ def _open_task(
     sequence: int,
     due_at: datetime,
     now: datetime,
+    known: Known | None = None,
 ) -> list[Notification]:
-    row = _new_row(incident, task, audience, sequence, due_at, now)
-    session.add(row)
-    session.flush()
+    row = repository.insert_communication(session, _new_row(incident, task, audience, sequence, due_at, now))
     if task.holding_template and task.every is None:
         session.add(_holding_row(row, task, now))
     record(
@@ -260,7 +264,7 @@ def _open_task(
             incident,
             row,
             audience,
-            text_of(session, ctx, incident, row),
+            text_of(session, ctx, incident, row, known),
             SYSTEM_ACTOR,
             None,
             now,

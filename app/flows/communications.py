@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.communications import reports
 from app.communications import service as notices
+from app.communications.facts import Known
 from app.communications.schemas import (
     ApproveIn,
     CancelIn,
@@ -38,20 +39,27 @@ from app.models import Incident, Notification
 log = logging.getLogger(__name__)
 
 
-def follow(session: Session, ctx: Context, incident: Incident, now: datetime) -> list[Notification]:
-    """Keep the incident's notices and reports in step with its facts; pages to send after commit."""
+def follow(
+    session: Session, ctx: Context, incident: Incident, now: datetime, known: Known | None = None
+) -> list[Notification]:
+    """Keep the incident's notices and reports in step with its facts; pages to send after commit.
+
+    `known`: the incident opened in this transaction, so nothing about it is read back."""
     comms = ctx.catalog.communications
-    pages = notices.sync(session, ctx, incident, now) if comms.policies else []
-    reports.sync(session, ctx.catalog, incident, now)
+    pages = notices.sync(session, ctx, incident, now, known) if comms.policies else []
+    reports.sync(session, ctx.catalog, incident, now, known)
     return pages
 
 
-def follow_new(session: Session, ctx: Context, incident: Incident, now: datetime) -> list[Notification]:
-    """For a new incident: nothing to do without policies or organisation regimes (no assessment yet)."""
+def follow_new(
+    session: Session, ctx: Context, incident: Incident, now: datetime, known: Known | None = None
+) -> list[Notification]:
+    """A new incident: nothing to do without policies or regimes, unless a rule assessed its harm."""
     comms = ctx.catalog.communications
-    if not comms.policies and not comms.regimes:
+    known = known or Known()
+    if not comms.policies and not comms.regimes and known.harm is None:
         return []
-    return follow(session, ctx, incident, now)
+    return follow(session, ctx, incident, now, known)
 
 
 Change = Callable[[Session, Incident, datetime], list[Notification]]

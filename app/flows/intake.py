@@ -20,6 +20,7 @@ from app.alerts import metrics as alert_metrics
 from app.alerts import service as alerts
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import Catalog
+from app.communications.facts import Known
 from app.communications.service import Context
 from app.flows import reviews
 from app.flows.communications import follow
@@ -27,11 +28,12 @@ from app.flows.opening import assign_and_page
 from app.incidents import harm
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
+from app.incidents.schemas import HarmRead
 from app.models import Alert, Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import Classification
 from app.urls import safe_link
-from app.vocabulary import FIRING, RESOLVE, RESOLVED
+from app.vocabulary import ACKNOWLEDGE, FIRING, RESOLVE, RESOLVED, WAKING_KINDS
 
 
 @dataclass
@@ -47,6 +49,8 @@ class IngestOutcome:
     changed: set[int] = field(default_factory=set)  # incidents whose state changed
     unowned: Counter[tuple[str, str]] = field(default_factory=Counter)  # opened for unknown models
     notifications: list[int] = field(default_factory=list)  # pages to send after commit
+    # Notices and messages that wake nobody: sent after the pages, on a queue of their own.
+    quiet_notifications: list[int] = field(default_factory=list)
 
 
 def publish(outcome: IngestOutcome) -> None:
@@ -81,7 +85,7 @@ class _Batch:
         self.session, self.catalog, self.public_url, self.now = session, catalog, public_url, now
         self.protocol = Context(catalog, public_url)
         self.follows = bool(catalog.communications.policies or catalog.communications.regimes)
-        self.assessed = False  # a rule just set a harm assessment: the clocks follow it
+        self.assessed: set[int] = set()  # incidents a rule assessed: their clocks follow changes
         self.out = IngestOutcome()
         self.alerts: dict[str, Alert] = {}
         self.by_key: dict[str, Incident] = {}
@@ -97,21 +101,19 @@ class _Batch:
         missing = {a.incident_id for a in self.alerts.values() if a.incident_id} - set(self.by_id)
         self.by_id.update(incidents.by_ids(self.session, missing))
 
-    def _initial_harm(self, incident: Incident, c: Classification) -> None:
+    def _initial_harm(self, incident: Incident, c: Classification) -> HarmRead | None:
         """The suspected harm the rule starts its incidents with, for the models it names."""
         if c.harm is None:
-            return
+            return None
         model = self.catalog.oncall.models.get(incident.model or "")
         if c.harm.risk_tiers and (model is None or model.risk_tier not in c.harm.risk_tiers):
-            return
-        harm.assess_initial(self.session, incident, c.rule, c.harm, self.now)
-        self.assessed = True
+            return None
+        return harm.read(harm.assess_initial(self.session, incident, c.rule, c.harm, self.now))
 
     def _follow(self, incident: Incident) -> None:
         """The notices and reports the incident's new facts ask for (nothing when none are set up)."""
-        if self.follows or self.assessed:
+        if self.follows or incident.id in self.assessed:
             self.pages += follow(self.session, self.protocol, incident, self.now)
-            self.assessed = False
 
     def _seen_again(self, row: Alert, alert: AlertIn) -> None:
         alerts.seen_again(row, alert, self.now)
@@ -132,8 +134,12 @@ class _Batch:
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
         self.pages += assign_and_page(self.session, self.catalog.oncall, incident, self.now)
-        self._initial_harm(incident, c)
-        self._follow(incident)
+        assessed = self._initial_harm(incident, c)
+        if self.follows or assessed is not None:
+            if assessed is not None:
+                self.assessed.add(incident.id)
+            known = Known(harm=assessed)  # nothing else is stored about it yet: nothing to read back
+            self.pages += follow(self.session, self.protocol, incident, self.now, known)
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident
         self.out.opened[(incident.type, incident.severity)] += 1
@@ -223,6 +229,10 @@ class _Batch:
         return incident.id
 
 
+# What a person is waiting for goes first: pages, and the word that an incident is handled.
+PAGING_FIRST = frozenset({*WAKING_KINDS, ACKNOWLEDGE, RESOLVE})
+
+
 def ingest(
     session: Session,
     catalog: Catalog,
@@ -244,5 +254,6 @@ def ingest(
                 touched.append(incident_id)
         batch.out.incident_ids.append(touched)
     session.flush()
-    batch.out.notifications = [n.id for n in batch.pages]
+    batch.out.notifications = [n.id for n in batch.pages if n.kind in PAGING_FIRST]
+    batch.out.quiet_notifications = [n.id for n in batch.pages if n.kind not in PAGING_FIRST]
     return batch.out

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.catalog.loader import Catalog
+from app.communications.facts import Known
 from app.communications.service import Context
 from app.db import Database, utcnow
 from app.errors import NotFound
@@ -97,7 +98,7 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )
         pages = assign_and_page(session, catalog.oncall, incident, now)
-        pages += follow_new(session, Context(catalog, public_url), incident, now)
+        pages += follow_new(session, Context(catalog, public_url), incident, now, Known())
         session.flush()
         ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

@@ -65,10 +65,9 @@ def insert_incident(session: Session, values: dict[str, Any]) -> Incident:
     # batch, in many small round trips instead of one at the end.
     table = Incident.__table__
     assert isinstance(table, Table)
+    # The values go as parameters of one statement (compiled once and cached), not into it.
     with session.no_autoflush:
-        new_id = (
-            session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
-        )
+        new_id = session.connection().execute(insert(table).returning(table.c.id), values).scalar_one()
     incident = Incident(id=new_id, **values)
     make_transient_to_detached(incident)  # it is in the database: track it without a SELECT
     session.add(incident)

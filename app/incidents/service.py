@@ -145,6 +145,10 @@ def _insert(session: Session, now: datetime, **values: Any) -> Incident:
         restricted=False,
         closed_at=None,
         closed_by=None,
+        acknowledged_at=None,
+        acknowledged_by=None,
+        resolved_at=None,
+        resolved_by=None,
     )
     row.update(values)
     row["peak_severity"] = row["severity"]

@@ -129,6 +129,10 @@ class Dispatcher:
         self._notifiers = notifiers
         self.jitter = jitter  # the backoff factor of each retry
         self.pool = ThreadPoolExecutor(settings.dispatch_workers, thread_name_prefix="page")
+        # Notices, reminders and review messages wake nobody: they never queue in front of a page.
+        self.quiet_pool = ThreadPoolExecutor(
+            max(1, settings.dispatch_workers // 2), thread_name_prefix="notice"
+        )
 
     def notifiers(self) -> dict[str, Notifier[Any]]:
         """Every channel, built on first use (the webhook channel needs the keys)."""
@@ -136,13 +140,16 @@ class Dispatcher:
             self._notifiers = build_notifiers(self.settings, self.client, self.keys())
         return self._notifiers
 
-    def submit(self, ids: Iterable[int]) -> None:
-        """Send these notifications now, in the background; they are claimed by this process."""
+    def submit(self, ids: Iterable[int], quiet: bool = False) -> None:
+        """Send these notifications now, in the background; they are claimed by this process.
+        `quiet`: they wake nobody (notices, reminders), and go by a queue of their own."""
+        pool = self.quiet_pool if quiet else self.pool
         for notification_id in ids:
-            self.pool.submit(self._guarded, notification_id, True)
+            pool.submit(self._guarded, notification_id, True)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.quiet_pool.shutdown(wait=True, cancel_futures=True)
 
     def _guarded(self, notification_id: int, claimed: bool) -> None:
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 SHIPPED = Path(__file__).parent / "templates"
@@ -79,17 +79,27 @@ def environment() -> SandboxedEnvironment:
 
 @dataclass(frozen=True)
 class Templates:
-    """Template sources by name, and where each came from (shipped or the rules directory)."""
+    """Template sources by name, and where each came from (shipped or the rules directory).
+
+    Each template is compiled once, on first use: compiling costs far more than rendering.
+    """
 
     sources: dict[str, str] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
+    _compiled: dict[str, Template] = field(default_factory=dict, repr=False, compare=False)
 
     def render(self, name: str, facts: dict[str, Any]) -> str:
-        """The notice text; a template that fails gives a text saying so rather than nothing."""
-        source = self.sources.get(name)
-        if source is None:
-            raise KeyError(f"no template {name!r}")
-        return environment().from_string(source).render(**facts).strip() + "\n"
+        """The notice text, rendered from the incident's facts."""
+        template = self._compiled.get(name)
+        if template is None:
+            source = self.sources.get(name)
+            if source is None:
+                raise KeyError(f"no template {name!r}")
+            template = self._compiled[name] = _ENVIRONMENT.from_string(source)
+        return template.render(**facts).strip() + "\n"
+
+
+_ENVIRONMENT = environment()
 
 
 def _read(directory: Path, sources: dict[str, str], origins: dict[str, str], problems: list[str]) -> None:
