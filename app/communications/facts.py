@@ -31,6 +31,7 @@ class Known:
     assessment (a rule may set one), so nothing needs to be read back from the database."""
 
     harm: HarmRead | None = None
+    paged: frozenset[str] = frozenset()  # the people its first page went to
 
 
 def moments_of(session: Session, incident_id: int) -> dict[str, datetime]:

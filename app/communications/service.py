@@ -268,6 +268,7 @@ def _open_task(
             SYSTEM_ACTOR,
             None,
             now,
+            known,
         )
     return []
 
@@ -280,9 +281,13 @@ def _notify_audience(
     audience: Audience,
     text: str,
     now: datetime,
+    known: Known | None = None,
 ) -> list[Notification]:
+    """The notice to the audience's people and teams; people already paged for this incident
+    know, and are not told twice."""
     oncall = ctx.catalog.oncall
-    people = [p for p in audience.people if p in oncall.people]
+    paged = known.paged if known is not None else paging.paged_people(session, incident.id)
+    people = [p for p in audience.people if p in oncall.people and p not in paged]
     pages = paging.page_people(session, oncall, incident, people, COMMUNICATION, None, now, any_urgency=True)
     for team in audience.teams:
         pages += paging.page_team(session, oncall, incident, team, COMMUNICATION, now)
@@ -301,6 +306,7 @@ def _deliver(
     by: str,
     via: str | None,
     now: datetime,
+    known: Known | None = None,
 ) -> list[Notification]:
     pages: list[Notification] = []
     if via is None:
@@ -309,7 +315,7 @@ def _deliver(
             raise Conflict(
                 f"the {row.audience} audience is reached by {how}: send it that way and record it with `via`"
             )
-        pages = _notify_audience(session, ctx, incident, row, audience, text, now)
+        pages = _notify_audience(session, ctx, incident, row, audience, text, now, known)
     if row.approval and row.approved_by is None:
         row.approved_by, row.approved_at = by, now
     row.status, row.sent_at, row.sent_by, row.sent_text, row.via = SENT, now, by, text, via

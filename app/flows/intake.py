@@ -133,12 +133,14 @@ class _Batch:
             alert.starts_at,
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
-        self.pages += assign_and_page(self.session, self.catalog.oncall, incident, self.now)
+        first = assign_and_page(self.session, self.catalog.oncall, incident, self.now)
+        self.pages += first
         assessed = self._initial_harm(incident, c)
         if self.follows or assessed is not None:
             if assessed is not None:
                 self.assessed.add(incident.id)
-            known = Known(harm=assessed)  # nothing else is stored about it yet: nothing to read back
+            # Nothing else is stored about it yet: nothing to read back.
+            known = Known(harm=assessed, paged=frozenset(p.recipient for p in first))
             self.pages += follow(self.session, self.protocol, incident, self.now, known)
         self.by_key[c.key] = incident
         self.by_id[incident.id] = incident

@@ -98,7 +98,8 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )
         pages = assign_and_page(session, catalog.oncall, incident, now)
-        pages += follow_new(session, Context(catalog, public_url), incident, now, Known())
+        known = Known(paged=frozenset(p.recipient for p in pages))
+        pages += follow_new(session, Context(catalog, public_url), incident, now, known)
         session.flush()
         ids = [p.id for p in pages]
         result = IncidentRead.model_validate(incident)

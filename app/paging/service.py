@@ -225,6 +225,12 @@ def after_action(session: Session, incident: Incident, action: str, now: datetim
     return rows
 
 
+def paged_people(session: Session, incident_id: int) -> set[str]:
+    """Who was paged for this incident (whether or not it reached them yet)."""
+    rows = repository.paged_contacts(session, incident_id, (DELIVERED, SENDING, PENDING))
+    return {row.recipient for row in rows}
+
+
 def page_team(
     session: Session, oncall: OncallConfig, incident: Incident, team_id: str, kind: str, now: datetime
 ) -> Pages:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.flows import communications as flows
 from tests.communications.conftest import (
+    PROTOCOL_YAML,
     entries,
     incident_of,
     notice,
@@ -481,3 +482,22 @@ def test_a_holding_statement_cannot_be_postponed(protocol_client: TestClient) ->
         notice(protocol_client, incident_id, "fairness-users", "affected-users", holding=True)["due_at"]
         == (holding["due_at"])
     )
+
+
+ALICE_TOO_YAML = PROTOCOL_YAML.replace(
+    "ml-lead: {name: ML lead, people: [carol]}", "ml-lead: {name: ML lead, people: [alice, carol]}"
+)
+
+
+@pytest.mark.parametrize("protocol_yaml", [ALICE_TOO_YAML])
+def test_a_person_already_paged_is_not_told_twice(
+    protocol_client: TestClient, receiver: HttpReceiver
+) -> None:
+    incident_id = open_outage(protocol_client)  # pages alice, on call for fraud-scorer
+
+    (only,) = notices(protocol_client, incident_id)
+    assert (only["audience"], only["status"]) == ("ml-lead", "sent")
+    told = notifications(protocol_client, incident_id, kind="communication")
+    assert {n.recipient for n in told} == {"carol"}  # alice has the page already
+    assert {n.recipient for n in notifications(protocol_client, incident_id, kind="page")} == {"alice"}
+    assert [r.json["event"] for r in receiver.at("/alice")] == ["page"]
