@@ -182,6 +182,23 @@ def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
     )
 
 
+def key_events(session: Session, incident_id: int, kinds: Iterable[str], limit: int) -> list[IncidentEvent]:
+    """The first `limit` entries of these kinds, or starred, not hidden, oldest first: bounded
+    however many alerts the incident saw."""
+    return list(
+        session.scalars(
+            select(IncidentEvent)
+            .where(
+                IncidentEvent.incident_id == incident_id,
+                IncidentEvent.hidden.is_(False),
+                IncidentEvent.kind.in_(list(kinds)) | IncidentEvent.starred.is_(True),
+            )
+            .order_by(IncidentEvent.at, IncidentEvent.id)
+            .limit(limit)
+        )
+    )
+
+
 def count_open(session: Session) -> list[tuple[tuple[str, ...], float]]:
     """((type, severity, status), count) of open incidents: the source of the open gauge."""
     rows = session.execute(

@@ -110,11 +110,7 @@ def prefill(
     harm = harm_of.current(session, incident.id)
     model = catalog.oncall.models.get(incident.model or "")
     started = incident.impact_started_at or incident.opened_at
-    events = [
-        e
-        for e in incidents.timeline_of(session, incident.id)
-        if not e.hidden and (e.starred or e.kind in KEY_MOMENTS)
-    ][:MAX_TIMELINE]
+    events = incidents.key_events(session, incident.id, KEY_MOMENTS, MAX_TIMELINE)
     how = incident.source.replace("_", " ")
     if incident.source == "monitoring":
         how = f"alert rule {incident.rule}"
