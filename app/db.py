@@ -7,13 +7,13 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -144,3 +144,21 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(exc, DBAPIError) and isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+
+
+T = TypeVar("T", bound=Base)
+
+
+def insert_tracked(session: Session, model: type[T], values: dict[str, Any]) -> T:
+    """Insert one row at once and track it as loaded, without flushing the rest of the session
+    (intake writes a batch of changes and flushes them together at the end). The values go as
+    parameters of one cached statement; every column should be given, or reading one later
+    goes back to the database."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    with session.no_autoflush:
+        new_id = session.connection().execute(insert(table).returning(table.c.id), values).scalar_one()
+    row = model(id=new_id, **values)
+    make_transient_to_detached(row)  # it is in the database: track it without a SELECT
+    session.add(row)
+    return row

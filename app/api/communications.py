@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import CatalogDep, DatabaseDep, Runtime, RuntimeDep, SettingsDep, ViewerDep
+from app.api.deps import CatalogDep, DatabaseDep, RuntimeDep, SettingsDep, ViewerDep
 from app.api.errors import described
 from app.api.incidents import IncidentId
 from app.catalog.loader import Catalog
@@ -29,17 +29,12 @@ from app.communications.schemas import (
 from app.communications.service import Context
 from app.config import Settings
 from app.flows import communications as flows
-from app.flows.opening import Send
 from app.text import MAX_DB_ID
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["communications"])
 ON_A_NOTICE = described(404, 409)
 NoticeId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="The communication's id")]
 ObligationId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="The obligation's id")]
-
-
-def _send(rt: Runtime) -> Send:
-    return rt.dispatcher.submit if rt.dispatcher is not None else None
 
 
 def _ctx(catalog: Catalog, config: Settings) -> Context:
@@ -67,7 +62,7 @@ def edit_notice(
     viewer: ViewerDep,
 ) -> CommunicationRead:
     """Edit the text: it becomes a draft that needs approval again."""
-    return flows.draft(db, _send(rt), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
+    return flows.draft(db, rt.send(), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -84,7 +79,7 @@ def approve_notice(
     viewer: ViewerDep,
 ) -> CommunicationRead:
     """Approve the text for sending (someone else may send it)."""
-    return flows.approve(db, _send(rt), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
+    return flows.approve(db, rt.send(), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -101,7 +96,7 @@ def send_notice(
     viewer: ViewerDep,
 ) -> CommunicationRead:
     """Approve and send through the audience's paging contacts, or record it went out `via` another way."""
-    return flows.send_notice(db, _send(rt), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
+    return flows.send_notice(db, rt.send(), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -118,7 +113,7 @@ def cancel_notice(
     viewer: ViewerDep,
 ) -> CommunicationRead:
     """Cancel a notice nobody needs, with the reason (it stays on record)."""
-    return flows.cancel(db, _send(rt), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
+    return flows.cancel(db, rt.send(), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -135,7 +130,7 @@ def postpone_notice(
     viewer: ViewerDep,
 ) -> CommunicationRead:
     """Push the due time back `minutes` from now (snooze a recurring update)."""
-    return flows.postpone(db, _send(rt), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
+    return flows.postpone(db, rt.send(), _ctx(catalog, config), incident_id, cid, body, viewer.narrowed_to)
 
 
 @router.get("/{incident_id}/obligations", response_model=ObligationList, responses=described(404))
@@ -160,7 +155,7 @@ def report(
     viewer: ViewerDep,
 ) -> ObligationList:
     """Record a report made to the authority: `initial` (may be incomplete) or `complete`."""
-    return flows.report(db, _send(rt), _ctx(catalog, config), incident_id, oid, body, viewer.narrowed_to)
+    return flows.report(db, rt.send(), _ctx(catalog, config), incident_id, oid, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -179,7 +174,7 @@ def record_moment(
     viewer: ViewerDep,
 ) -> MomentRead:
     """Record a moment a regime counts from (`classified_major`, `significant`)."""
-    return flows.record_moment(db, _send(rt), _ctx(catalog, config), incident_id, body, viewer.narrowed_to)
+    return flows.record_moment(db, rt.send(), _ctx(catalog, config), incident_id, body, viewer.narrowed_to)
 
 
 @router.get("/{incident_id}/moments", response_model=MomentList, responses=described(404))

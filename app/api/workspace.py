@@ -8,12 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, ViewerDep
+from app.api.deps import CatalogDep, DatabaseDep, ReadSession, RuntimeDep, SettingsDep, ViewerDep
 from app.api.errors import described
 from app.api.incidents import IncidentId
 from app.communications.service import Context
 from app.flows import workspace as flows
-from app.flows.opening import Send
 from app.incidents import harm
 from app.incidents import service as incidents
 from app.incidents.schemas import (
@@ -44,16 +43,12 @@ ON_AN_INCIDENT = described(404, 409)
 EventId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="The timeline entry's id")]
 
 
-def _send(rt: Runtime) -> Send:
-    return rt.dispatcher.submit if rt.dispatcher is not None else None
-
-
 @router.post("", response_model=IncidentRead, status_code=status.HTTP_201_CREATED)
 def report_incident(
     body: ReportIn, rt: RuntimeDep, db: DatabaseDep, catalog: CatalogDep, config: SettingsDep
 ) -> IncidentRead:
     """Report an incident no alert caught (a user, a reviewer, a vendor); it pages like any other."""
-    return flows.report(db, _send(rt), catalog, config.public_url, body)
+    return flows.report(db, rt.send(), catalog, config.public_url, body)
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -61,7 +56,7 @@ def add_note(
     incident_id: IncidentId, body: NoteIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Add a note, or a decision with its rationale (`kind: decision`), optionally back-dated."""
-    return flows.note(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.note(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/contain", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -69,7 +64,7 @@ def contain(
     incident_id: IncidentId, body: ContainIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Harm is contained (rolled back, disabled, constrained): sets `contained_at`."""
-    return flows.contain(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.contain(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/reclassify", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -84,7 +79,7 @@ def reclassify(
 ) -> IncidentRead:
     """Correct the type or the severity, up or down, with a reason."""
     return flows.reclassify(
-        db, _send(rt), Context(catalog, config.public_url), incident_id, body, viewer.narrowed_to
+        db, rt.send(), Context(catalog, config.public_url), incident_id, body, viewer.narrowed_to
     )
 
 
@@ -93,7 +88,7 @@ def correct(
     incident_id: IncidentId, body: CorrectIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Correct when impact started or when harm was contained; the old value stays on record."""
-    return flows.correct(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.correct(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/roles", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -101,7 +96,7 @@ def set_roles(
     incident_id: IncidentId, body: RolesIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Hand over the lead, communications lead or reviewer role."""
-    return flows.roles(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.roles(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/reassign", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -114,7 +109,7 @@ def reassign(
     viewer: ViewerDep,
 ) -> IncidentRead:
     """Page a person of the on-call file now; escalation waits on their acknowledgement."""
-    return flows.reassign(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
+    return flows.reassign(db, rt.send(), catalog, incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -127,7 +122,7 @@ def escalate(
     viewer: ViewerDep,
 ) -> IncidentRead:
     """Fire the next escalation step now."""
-    return flows.escalate(db, _send(rt), catalog, incident_id, body, viewer.narrowed_to)
+    return flows.escalate(db, rt.send(), catalog, incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/snooze", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -135,7 +130,7 @@ def snooze(
     incident_id: IncidentId, body: SnoozeIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """An acknowledged incident triggers and pages again after `minutes` unless resolved."""
-    return flows.snooze(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.snooze(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/link", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -143,7 +138,7 @@ def link(
     incident_id: IncidentId, body: LinkIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Mark this incident a duplicate of (it is resolved into it) or related to another."""
-    return flows.link(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.link(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/timeline/{event_id}", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -156,7 +151,7 @@ def mark_event(
     viewer: ViewerDep,
 ) -> IncidentRead:
     """Star a timeline entry that matters for the review, or hide noise from the default view."""
-    return flows.mark_event(db, _send(rt), incident_id, event_id, body, viewer.narrowed_to)
+    return flows.mark_event(db, rt.send(), incident_id, event_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/restrict", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -164,7 +159,7 @@ def restrict(
     incident_id: IncidentId, body: RestrictIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Restrict the incident to the people working on it (`restricted: false` opens it again)."""
-    return flows.restrict(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.restrict(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post("/{incident_id}/access", response_model=IncidentRead, responses=ON_AN_INCIDENT)
@@ -172,7 +167,7 @@ def grant_access(
     incident_id: IncidentId, body: AccessIn, rt: RuntimeDep, db: DatabaseDep, viewer: ViewerDep
 ) -> IncidentRead:
     """Let one more person see a restricted incident."""
-    return flows.grant_access(db, _send(rt), incident_id, body, viewer.narrowed_to)
+    return flows.grant_access(db, rt.send(), incident_id, body, viewer.narrowed_to)
 
 
 @router.post(
@@ -202,7 +197,7 @@ def assess_harm(
     """Assess the harm: a new version of the assessment; earlier versions stay on record. The
     notices and regulatory reports it calls for are created (or withdrawn) with it."""
     ctx = Context(catalog, config.public_url)
-    return flows.assess_harm(db, _send(rt), ctx, incident_id, body, viewer.narrowed_to)
+    return flows.assess_harm(db, rt.send(), ctx, incident_id, body, viewer.narrowed_to)
 
 
 @router.get("/{incident_id}/harm/history", response_model=HarmHistory, responses=described(404))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
 
+from app.db import insert_tracked
 from app.models import Communication, IncidentMoment, Obligation
 from app.vocabulary import EU_AI_ACT_ART73, OPEN, UNSENT_STATUSES
 
@@ -23,17 +24,13 @@ def communications(session: Session, incident_id: int) -> list[Communication]:
 
 
 def insert_communication(session: Session, row: Communication) -> Communication:
-    """Insert one notice at once and track it, without flushing the rest of the transaction
-    (intake writes a batch of changes and flushes them together at the end)."""
+    """Insert one notice at once (pages and the timeline name its id), without flushing the rest
+    of the transaction."""
     table = Communication.__table__
     assert isinstance(table, Table)
-    values = {c.key: getattr(row, c.key) for c in table.columns if c.key != "id"}
-    with session.no_autoflush:
-        new_id = session.connection().execute(insert(table).returning(table.c.id), values).scalar_one()
-    stored = Communication(id=new_id, **values)
-    make_transient_to_detached(stored)
-    session.add(stored)
-    return stored
+    return insert_tracked(
+        session, Communication, {c.key: getattr(row, c.key) for c in table.columns if c.key != "id"}
+    )
 
 
 def communication(session: Session, incident_id: int, communication_id: int) -> Communication | None:

@@ -31,10 +31,10 @@ from app.communications.schemas import (
 )
 from app.communications.service import Context
 from app.db import Database, utcnow
-from app.errors import NotFound
+from app.flows.locked import Change, change_incident, nothing
 from app.flows.opening import Send
 from app.incidents import service as incidents
-from app.models import Incident, Notification
+from app.models import Communication, Incident, Notification
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,25 @@ def follow_new(
     return follow(session, ctx, incident, now, known)
 
 
-Change = Callable[[Session, Incident, datetime], list[Notification]]
-
-
 def _apply(db: Database, send: Send, incident_id: int, person: str | None, change: Change) -> None:
-    now = utcnow()
-    with db.session(write=True) as session:
-        incident = incidents.get_for_update(session, incident_id)
-        if incident is None or not incidents.can_see(session, incident, person):
-            raise NotFound(f"incident {incident_id} not found")
-        pages = change(session, incident, now)
-        session.flush()
-        ids = [p.id for p in pages]
-    if send is not None and ids:
-        send(ids)
+    change_incident(db, send, incident_id, person, change, nothing, utcnow())
+
+
+NoticeChange = Callable[[Session, Incident, Communication, datetime], list[Notification]]
+
+
+def _on_notice(
+    db: Database, send: Send, ctx: Context, incident_id: int, cid: int, person: str | None, act: NoticeChange
+) -> CommunicationRead:
+    """One change to one notice; the answer is the notice as it now stands."""
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
+        return act(session, incident, notices.get(session, incident_id, cid), now)
+
+    def read(session: Session, incident: Incident, now: datetime) -> CommunicationRead:
+        return notices.read(session, ctx, incident, notices.get(session, incident_id, cid), now)
+
+    return change_incident(db, send, incident_id, person, change, read, utcnow())
 
 
 def list_communications(
@@ -89,69 +94,53 @@ def list_communications(
         ]
 
 
-def _one(db: Database, ctx: Context, incident_id: int, communication_id: int) -> CommunicationRead:
-    now = utcnow()
-    with db.session() as session:
-        incident = incidents.get_visible(session, incident_id, None)
-        return notices.read(session, ctx, incident, notices.get(session, incident_id, communication_id), now)
-
-
 def draft(
     db: Database, send: Send, ctx: Context, incident_id: int, cid: int, body: DraftIn, person: str | None
 ) -> CommunicationRead:
-    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        notices.draft(session, incident, notices.get(session, incident_id, cid), body.by, body.text, now)
+    def act(session: Session, incident: Incident, row: Communication, now: datetime) -> list[Notification]:
+        notices.draft(session, incident, row, body.by, body.text, now)
         return []
 
-    _apply(db, send, incident_id, person, change)
-    return _one(db, ctx, incident_id, cid)
+    return _on_notice(db, send, ctx, incident_id, cid, person, act)
 
 
 def approve(
     db: Database, send: Send, ctx: Context, incident_id: int, cid: int, body: ApproveIn, person: str | None
 ) -> CommunicationRead:
-    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        notices.approve(
-            session, ctx, incident, notices.get(session, incident_id, cid), body.by, body.text, now
-        )
+    def act(session: Session, incident: Incident, row: Communication, now: datetime) -> list[Notification]:
+        notices.approve(session, ctx, incident, row, body.by, body.text, now)
         return []
 
-    _apply(db, send, incident_id, person, change)
-    return _one(db, ctx, incident_id, cid)
+    return _on_notice(db, send, ctx, incident_id, cid, person, act)
 
 
 def send_notice(
     db: Database, send: Send, ctx: Context, incident_id: int, cid: int, body: SendIn, person: str | None
 ) -> CommunicationRead:
-    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        return notices.send(session, ctx, incident, notices.get(session, incident_id, cid), body, now)
+    def act(session: Session, incident: Incident, row: Communication, now: datetime) -> list[Notification]:
+        return notices.send(session, ctx, incident, row, body, now)
 
-    _apply(db, send, incident_id, person, change)
-    return _one(db, ctx, incident_id, cid)
+    return _on_notice(db, send, ctx, incident_id, cid, person, act)
 
 
 def cancel(
     db: Database, send: Send, ctx: Context, incident_id: int, cid: int, body: CancelIn, person: str | None
 ) -> CommunicationRead:
-    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        notices.cancel(session, incident, notices.get(session, incident_id, cid), body.by, body.reason, now)
+    def act(session: Session, incident: Incident, row: Communication, now: datetime) -> list[Notification]:
+        notices.cancel(session, incident, row, body.by, body.reason, now)
         return []
 
-    _apply(db, send, incident_id, person, change)
-    return _one(db, ctx, incident_id, cid)
+    return _on_notice(db, send, ctx, incident_id, cid, person, act)
 
 
 def postpone(
     db: Database, send: Send, ctx: Context, incident_id: int, cid: int, body: PostponeIn, person: str | None
 ) -> CommunicationRead:
-    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
-        notices.postpone(
-            session, incident, notices.get(session, incident_id, cid), body.by, body.minutes, now
-        )
+    def act(session: Session, incident: Incident, row: Communication, now: datetime) -> list[Notification]:
+        notices.postpone(session, incident, row, body.by, body.minutes, now)
         return []
 
-    _apply(db, send, incident_id, person, change)
-    return _one(db, ctx, incident_id, cid)
+    return _on_notice(db, send, ctx, incident_id, cid, person, act)
 
 
 def obligations_of(db: Database, incident_id: int, person: str | None) -> ObligationList:

@@ -14,10 +14,11 @@ from app.catalog.loader import Catalog
 from app.communications import service as notices
 from app.db import Database, utcnow
 from app.errors import NotFound
+from app.flows.locked import change_incident
 from app.flows.opening import Send
 from app.incidents import service as incidents
 from app.incidents.schemas import IncidentRead
-from app.models import Incident, Notification
+from app.models import Incident, Notification, ReviewAction
 from app.reviews import markdown
 from app.reviews import service as reviews
 from app.reviews.schemas import ActionIn, ActionPatch, ActionRead, ReviewIn, ReviewRead
@@ -49,11 +50,6 @@ def _locked(session: Session, incident_id: int, person: str | None) -> Incident:
     if incident is None or not incidents.can_see(session, incident, person):
         raise NotFound(f"incident {incident_id} not found")
     return incident
-
-
-def _send(send: Send, pages: list[Notification]) -> None:
-    if send is not None and pages:
-        send([p.id for p in pages])
 
 
 def get_review(db: Database, catalog: Catalog, incident_id: int, person: str | None) -> ReviewRead:
@@ -90,32 +86,38 @@ def put_review(
     db: Database, send: Send, catalog: Catalog, incident_id: int, body: ReviewIn, person: str | None
 ) -> ReviewRead:
     """Start the review if there is none, then apply the change (approving checks it is complete)."""
-    now = utcnow()
-    with db.session(write=True) as session:
-        incident = _locked(session, incident_id, person)
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         review = reviews.review_of(session, incident_id)
         if review is None:
-            review = reviews.create(
-                session, catalog, incident, body.by, now, users_notified_at(session, incident_id)
-            )
+            notified = users_notified_at(session, incident_id)
+            review = reviews.create(session, catalog, incident, body.by, now, notified)
         reviews.update(session, incident, review, body, now)
-        session.flush()
+        return []
+
+    def read(session: Session, incident: Incident, now: datetime) -> ReviewRead:
+        review = reviews.review_of(session, incident_id)
+        assert review is not None
         return reviews.read(session, catalog, incident, review, now)
+
+    return change_incident(db, send, incident_id, person, change, read, utcnow())
 
 
 def add_action(
     db: Database, send: Send, catalog: Catalog, incident_id: int, body: ActionIn, person: str | None
 ) -> ActionRead:
-    now = utcnow()
-    with db.session(write=True) as session:
-        incident = _locked(session, incident_id, person)
+    added: list[ReviewAction] = []
+
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         row = reviews.add_action(session, catalog.reviews, incident, body, now)
+        added.append(row)
         text = f"Improvement action #{row.id} is yours, due {row.due_at:%Y-%m-%d}: {row.title}"
-        pages = reviews.tell_owner(session, catalog, incident, row.owner, text, now)
-        session.flush()
-        result = reviews.action_read(row, now)
-    _send(send, pages)
-    return result
+        return reviews.tell_owner(session, catalog, incident, row.owner, text, now)
+
+    def read(_session: Session, _incident: Incident, now: datetime) -> ActionRead:
+        return reviews.action_read(added[0], now)
+
+    return change_incident(db, send, incident_id, person, change, read, utcnow())
 
 
 def patch_action(db: Database, action_id: int, body: ActionPatch, person: str | None) -> ActionRead:
@@ -140,12 +142,14 @@ def list_actions(
 
 
 def close(db: Database, catalog: Catalog, incident_id: int, by: str, person: str | None) -> IncidentRead:
-    now = utcnow()
-    with db.session(write=True) as session:
-        incident = _locked(session, incident_id, person)
+    def change(session: Session, incident: Incident, now: datetime) -> list[Notification]:
         reviews.close(session, catalog, incident, by, now)
-        session.flush()
+        return []
+
+    def read(_session: Session, incident: Incident, _now: datetime) -> IncidentRead:
         return IncidentRead.model_validate(incident)
+
+    return change_incident(db, None, incident_id, person, change, read, utcnow())
 
 
 def close_action_from_tracker(

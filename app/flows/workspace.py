@@ -5,7 +5,6 @@ change on its timeline and writes any page it causes; pages are handed over afte
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from app.communications.service import Context
 from app.db import Database, utcnow
 from app.errors import NotFound
 from app.flows.communications import follow, follow_new
+from app.flows.locked import Change, change_incident
 from app.flows.opening import Send, assign_and_page
 from app.incidents import access, harm, workspace
 from app.incidents import service as incidents
@@ -43,25 +43,16 @@ from app.models import Incident, Notification
 from app.paging import service as paging
 from app.vocabulary import DUPLICATE_OF, RESOLVE
 
-Change = Callable[[Session, Incident, datetime], list[Notification]]
-
 
 def _apply(
     db: Database, send: Send, incident_id: int, change: Change, person: str | None = None
 ) -> IncidentRead:
     """One change to one incident `person` may see (None: everything); 404 for anyone else."""
-    now = utcnow()
-    with db.session(write=True) as session:
-        incident = incidents.get_for_update(session, incident_id)
-        if incident is None or not incidents.can_see(session, incident, person):
-            raise NotFound(f"incident {incident_id} not found")
-        pages = change(session, incident, now)
-        session.flush()
-        ids = [p.id for p in pages]
-        result = IncidentRead.model_validate(incident)
-    if send is not None and ids:
-        send(ids)
-    return result
+    return change_incident(db, send, incident_id, person, change, _incident_read)
+
+
+def _incident_read(_session: Session, incident: Incident, _now: datetime) -> IncidentRead:
+    return IncidentRead.model_validate(incident)
 
 
 def runbook_for(catalog: Catalog, type_: str, public_url: str) -> dict[str, Any] | None:

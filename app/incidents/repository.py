@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, exists, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, defer, make_transient_to_detached
+from sqlalchemy.orm import Session, defer
 
+from app.db import insert_tracked
 from app.models import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink, Notification
 from app.vocabulary import OPEN_STATUSES
 
@@ -63,15 +64,7 @@ def insert_incident(session: Session, values: dict[str, Any]) -> Incident:
     """Insert one incident row at once (alerts and pages need its id) and track it."""
     # Insert this row alone: a full flush here would also push every pending change of the
     # batch, in many small round trips instead of one at the end.
-    table = Incident.__table__
-    assert isinstance(table, Table)
-    # The values go as parameters of one statement (compiled once and cached), not into it.
-    with session.no_autoflush:
-        new_id = session.connection().execute(insert(table).returning(table.c.id), values).scalar_one()
-    incident = Incident(id=new_id, **values)
-    make_transient_to_detached(incident)  # it is in the database: track it without a SELECT
-    session.add(incident)
-    return incident
+    return insert_tracked(session, Incident, values)
 
 
 def get_for_update(session: Session, incident_id: int) -> Incident | None:

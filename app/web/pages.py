@@ -25,7 +25,6 @@ from app.db import utcnow
 from app.errors import DomainError, Unavailable
 from app.flows import workspace as flows
 from app.flows.actions import perform
-from app.flows.opening import Send
 from app.incidents import service as incidents
 from app.incidents.schemas import (
     ContainIn,
@@ -65,10 +64,6 @@ NOTICE = "bridge_notice"
 IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 EventId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 Filter = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
-
-
-def _send(rt: Runtime) -> Send:
-    return rt.dispatcher.submit if rt.dispatcher is not None else None
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -213,7 +208,7 @@ async def report(
             reported_by=person.id,
             impact_started_at=protocol_forms.when_utc(form.get("impact_started_at", "")),
         )
-        created = await run_in_threadpool(flows.report, db, _send(rt), catalog, config.public_url, body)
+        created = await run_in_threadpool(flows.report, db, rt.send(), catalog, config.public_url, body)
     except ValidationError as exc:
         return _report_form(request, 422, form=form, notice=_readable(exc), error=True)
     except DomainError as exc:
@@ -343,7 +338,7 @@ async def incident_action(
     catalog: CatalogDep,
 ) -> Response:
     """One action of the incident page, by the signed-in person."""
-    send = _send(rt)
+    send = rt.send()
 
     def changed(result: IncidentRead, what: str) -> tuple[IncidentRead, str]:
         return result, what
@@ -426,7 +421,7 @@ async def mark_event(
             body = EventMarkIn(by=by, hidden=on)
         else:
             raise DomainError(f"unknown mark {mark!r}")
-        result = flows.mark_event(db, _send(rt), incident_id, event_id, body)
+        result = flows.mark_event(db, rt.send(), incident_id, event_id, body)
         return result, f"Entry {'starred' if body.starred else 'hidden' if body.hidden else 'updated'}."
 
     return await _act(request, person, incident_id, run)
