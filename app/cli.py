@@ -1,15 +1,21 @@
-"""The `incident-bridge` command: serve, migrate, check-rules, report, webhook-secret, tracker-secret."""
+"""The `incident-bridge` command: serve, worker, migrate, check-rules, report, webhook-secret,
+tracker-secret."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def migrate(database_url: str) -> None:
@@ -47,18 +53,38 @@ def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
     return 0
 
 
-def serve(host: str, port: int) -> int:
-    import uvicorn
-
-    from app.catalog.loader import ConfigError
-    from app.main import create_app, install_sighup
-
-    settings = get_settings()
+def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
+
+
+def _metrics_directory() -> None:
+    """Where the web process and its worker count together (before prometheus_client loads)."""
+    chosen = os.environ.get(MULTIPROC_DIR)
+    directory = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="incident-bridge-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # counts of an earlier run of this service
+        stale.unlink()
+    os.environ[MULTIPROC_DIR] = str(directory)
+
+
+def serve(host: str, port: int, workers: str) -> int:
+    """`workers`: `start` one worker process, `none` (workers run elsewhere), or `inline`."""
+    if workers == "start":
+        _metrics_directory()
+    import uvicorn
+
+    from app.catalog.loader import ConfigError
+    from app.main import create_app, install_sighup
+    from app.worker import WorkerProcess
+
+    settings = get_settings()
+    _logging(settings)
     migrate(settings.database_url)
+    if workers != "inline":
+        settings = settings.model_copy(update={"delivery": "worker"})
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -66,9 +92,26 @@ def serve(host: str, port: int) -> int:
             print(problem, file=sys.stderr)
         print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
         return 2
-    install_sighup(app.state.runtime.catalog)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    holder = app.state.runtime.catalog
+    install_sighup(holder)
+    worker = WorkerProcess() if workers == "start" else None
+    if worker is not None:
+        holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
+        worker.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
+
+
+def work(parent: int | None, metrics_port: int | None) -> int:
+    from app.worker import run_worker
+
+    settings = get_settings()
+    _logging(settings)
+    return run_worker(settings, parent, metrics_port)
 
 
 def write_report(settings: Settings, since: str, until: str | None, out: Path) -> int:
@@ -128,6 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="migrate the database, then serve HTTP")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8080)
+    mode = p_serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="start no worker process: pages are sent by `incident-bridge worker` processes",
+    )
+    mode.add_argument(
+        "--inline", action="store_true", help="one process: this one sends the pages and runs the jobs"
+    )
+    p_work = sub.add_parser("worker", help="send pages and notices, escalate, run the sweeps")
+    p_work.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process dies
+    p_work.add_argument(
+        "--metrics-port", type=int, help="serve this worker's /metrics on 127.0.0.1:PORT (when alone)"
+    )
     sub.add_parser("migrate", help="bring the database schema up to date")
     p_check = sub.add_parser("check-rules", help="validate rule files and runbooks")
     p_check.add_argument("dir", nargs="?", type=Path, help="rules directory (default BRIDGE_RULES_DIR)")
@@ -157,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tracker-secret":
         return print_key(settings, "trackers")
     if args.command == "serve":
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, "none" if args.no_worker else "inline" if args.inline else "start")
+    if args.command == "worker":
+        return work(args.parent, args.metrics_port)
     if args.command == "migrate":
         migrate(settings.database_url)
         print("database is at the newest schema")

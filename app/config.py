@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     outbound_timeout_seconds: float = Field(default=10.0, gt=0)
     # Run the escalation and retry jobs in this process (every replica may; rows are claimed).
     run_jobs: bool = True
+    # Who sends the pages this process writes: `inline`, this process (and it runs the jobs);
+    # `worker`, worker processes (`incident-bridge worker`, one started by `serve`), woken when
+    # pages are committed. `serve` sets it to `worker` unless run with --inline.
+    delivery: Literal["inline", "worker"] = "inline"
 
     # Web pages behind a single sign-on proxy: the header naming the person, honoured only from
     # these addresses or networks (comma-separated, e.g. "10.0.0.5, 10.1.0.0/16").

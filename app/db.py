@@ -101,16 +101,23 @@ def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+SENDS_OWN_PAGES = "sends_own_pages"  # the session flag: see Database.sends_own_pages
+
+
 class Database:
     """A reading engine and a writing engine (the same one on PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sends_own_pages: bool = True) -> None:
         self.url = url
+        # Whether this process sends the pages it writes (inline delivery): they are then born
+        # claimed by it. Otherwise they wait in the outbox for a worker to claim them.
+        self.sends_own_pages = sends_own_pages
+        info = {SENDS_OWN_PAGES: sends_own_pages}
         self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.writer = build_engine(url, immediate=True) if self.is_sqlite else self.engine
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.writer, expire_on_commit=False)
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
         # SQLite has one writer at a time. Threads of this process queue on a lock and are woken
         # the moment it is free, instead of sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms
         # naps) while another thread commits.

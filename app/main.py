@@ -39,10 +39,11 @@ from app.flows import communications, reviews
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
-from app.instance.keys import Keys, derive
+from app.instance.keys import Keys
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
+from app.paging.wake import Waker
 from app.reviews import metrics as review_metrics
 from app.stats import metrics as stats_metrics
 from app.web.auth import router as sign_in_router
@@ -54,7 +55,6 @@ from app.web.runbooks import router as runbook_router
 from app.web.security import SecurityHeaders
 
 log = logging.getLogger("incident_bridge")
-MASTER_KEY = "master"  # the purpose under which a generated master key is stored
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series clutter dashboards
 
 
@@ -73,10 +73,8 @@ def install_sighup(holder: CatalogHolder) -> None:
 
 def master_keys(settings: Settings, db: Database) -> Keys:
     """The per-purpose keys of BRIDGE_SECRET_KEY, or of the key generated for this installation."""
-    if settings.secret_key is not None:
-        return derive(settings.secret_key.get_secret_value())
-    with db.session(write=True) as session:
-        return derive(instance.generated_key(session, MASTER_KEY, utcnow()))
+    secret = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
+    return instance.master_keys(secret, db)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "BRIDGE_WEBHOOK_TOKEN is not set: anyone who can reach this service can post alerts "
                 "and open incidents. Set it, and the same value in Alertmanager's http_config."
             )
-        db = Database(settings.database_url)
+        inline = settings.delivery == "inline"
+        db = Database(settings.database_url, sends_own_pages=inline)
         rt.key_source = lambda: master_keys(settings, db)
         try:
             rt.keys  # noqa: B018  # resolve now; should the database be down, on first use instead
@@ -108,12 +107,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.outbound_timeout_seconds,
             headers={"User-Agent": f"incident-bridge/{__version__}"},
         )
-        dispatcher = Dispatcher(db, lambda: catalog.current, settings, client, lambda: rt.keys)
+        # Inline, this process sends its pages; otherwise it wakes the workers that do.
+        sender: Dispatcher | Waker = (
+            Dispatcher(db, lambda: catalog.current, settings, client, lambda: rt.keys)
+            if inline
+            else Waker(db)
+        )
 
         def committed(outcome: IngestOutcome) -> None:
             publish(outcome)
-            dispatcher.submit(outcome.notifications)
-            dispatcher.submit(outcome.quiet_notifications, quiet=True)
+            sender.submit(outcome.notifications)
+            sender.submit(outcome.quiet_notifications, quiet=True)
 
         writer = IntakeWriter(
             db,
@@ -123,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             batch_max=settings.intake_batch_max,
             after_commit=committed,
         )
-        rt.db, rt.writer, rt.dispatcher = db, writer, dispatcher
+        rt.db, rt.writer, rt.dispatcher = db, writer, sender
         incident_metrics.watch(db)
         paging_metrics.watch(db)
         communication_metrics.watch(db)
@@ -131,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_metrics.watch(db)
         writer.start()
         scheduler = None
-        if settings.run_jobs:
+        if settings.run_jobs and isinstance(sender, Dispatcher):
+            dispatcher = sender
             scheduler = start_scheduler(
                 db,
                 lambda: catalog.current,
@@ -151,7 +156,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
             writer.stop()
-            dispatcher.shutdown()
+            if isinstance(sender, Dispatcher):
+                sender.shutdown()
+            else:
+                sender.close()
             client.close()
             db.dispose()
 

@@ -70,6 +70,9 @@ REMINDER: Final = "reminder"  # something is overdue: a communication, a report,
 REVIEW_NOTICE: Final = "review"  # a review or an action is yours; the weekly digest of actions
 NOTIFICATION_KINDS: Final[tuple[NotificationKind, ...]] = get_args(NotificationKind)
 WAKING_KINDS: Final[tuple[NotificationKind, ...]] = (PAGE, SEVERITY_RAISED, FALLBACK)
+# What a person is waiting for goes first: pages, and the word that an incident is handled.
+# The rest (notices, reminders, review messages) goes by a queue of its own behind them.
+PAGING_FIRST: Final = frozenset({*WAKING_KINDS, ACKNOWLEDGE, RESOLVE})
 
 # Notification (outbox row) status.
 NotificationStatus = Literal["pending", "sending", "delivered", "failed", "cancelled"]

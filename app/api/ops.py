@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from app.api.deps import RuntimeDep, SettingsDep
@@ -16,6 +16,7 @@ from app.api.errors import described
 from app.catalog.loader import ConfigError
 from app.db import utcnow
 from app.instance import service as instance
+from app.metrics import exposition
 from app.security import check_secret
 
 router = APIRouter(tags=["operations"])
@@ -69,7 +70,7 @@ def readyz(rt: RuntimeDep) -> JSONResponse:
 )
 def metrics() -> Response:
     """Prometheus metrics."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition.latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(

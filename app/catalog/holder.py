@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app.catalog import metrics
@@ -16,8 +17,10 @@ log = logging.getLogger(__name__)
 class CatalogHolder:
     """Holds the last good catalog; readers take `current` without locking."""
 
-    def __init__(self, rules_dir: Path, runbooks_dir: Path) -> None:
-        self.rules_dir, self.runbooks_dir = rules_dir, runbooks_dir
+    def __init__(self, rules_dir: Path, runbooks_dir: Path, counted: bool = True) -> None:
+        """`counted`: this process reports the rules in its metrics (not a worker's copy)."""
+        self.rules_dir, self.runbooks_dir, self.counted = rules_dir, runbooks_dir, counted
+        self.on_reload: list[Callable[[], None]] = []  # told after each successful reload
         self._lock = threading.Lock()
         self.last_error: list[str] = []
         self.current: Catalog = self._load()  # raises ConfigError: refuse to start
@@ -26,16 +29,19 @@ class CatalogHolder:
         try:
             config = load_catalog(self.rules_dir, self.runbooks_dir)
         except ConfigError as exc:
-            metrics.RELOADS.labels("failure").inc()
-            metrics.RELOAD_SUCCESS.set(0)
+            if self.counted:
+                metrics.RELOADS.labels("failure").inc()
+                metrics.RELOAD_SUCCESS.set(0)
             self.last_error = exc.problems
             raise
+        self.last_error = []
+        if not self.counted:
+            return config
         metrics.RELOADS.labels("success").inc()
         metrics.RELOAD_SUCCESS.set(1)
         metrics.RELOAD_TIMESTAMP.set(time.time())
         metrics.RULES_LOADED.set(len(config.ruleset.rules))
         metrics.RUNBOOKS_LOADED.set(len(config.runbooks))
-        self.last_error = []
         return config
 
     def reload(self) -> Catalog:
@@ -51,4 +57,6 @@ class CatalogHolder:
                 len(self.current.ruleset.rules),
                 len(self.current.runbooks),
             )
+            for listener in self.on_reload:
+                listener()
             return self.current

@@ -33,7 +33,7 @@ from app.models import Alert, Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import Classification
 from app.urls import safe_link
-from app.vocabulary import ACKNOWLEDGE, FIRING, RESOLVE, RESOLVED, WAKING_KINDS
+from app.vocabulary import FIRING, PAGING_FIRST, RESOLVE, RESOLVED
 
 
 @dataclass
@@ -229,10 +229,6 @@ class _Batch:
             if incident.status == RESOLVED:  # not when the rule keeps it open for a person
                 self.pages += reviews.on_resolved(self.session, self.catalog, incident, self.now)
         return incident.id
-
-
-# What a person is waiting for goes first: pages, and the word that an incident is handled.
-PAGING_FIRST = frozenset({*WAKING_KINDS, ACKNOWLEDGE, RESOLVE})
 
 
 def ingest(

@@ -7,9 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from app.db import Database, utcnow
 from app.instance import repository
+from app.instance.keys import Keys, derive
 
 GENERATED_KEY_BYTES = 48
+MASTER_KEY = "master"  # the purpose under which a generated master key is stored
 
 
 def generated_key(session: Session, purpose: str, now: datetime) -> str:
@@ -26,3 +29,11 @@ def generated_key(session: Session, purpose: str, now: datetime) -> str:
 def probe_write(session: Session, replica: str, now: datetime) -> None:
     """Write one row: proof that the database takes writes right now."""
     repository.record_probe(session, replica, now)
+
+
+def master_keys(secret_key: str | None, db: Database) -> Keys:
+    """The per-purpose keys of BRIDGE_SECRET_KEY, or of the key generated for this installation."""
+    if secret_key is not None:
+        return derive(secret_key)
+    with db.session(write=True) as session:
+        return derive(generated_key(session, MASTER_KEY, utcnow()))

@@ -8,6 +8,7 @@ is taken over. Receivers can dedupe on the delivery id for that one at-least-onc
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -37,6 +38,7 @@ from app.vocabulary import (
     DELIVERED,
     FAILED,
     FALLBACK,
+    PAGING_FIRST,
     PENDING,
     REMINDER,
     REVIEW_NOTICE,
@@ -133,6 +135,13 @@ class Dispatcher:
         self.quiet_pool = ThreadPoolExecutor(
             max(1, settings.dispatch_workers // 2), thread_name_prefix="notice"
         )
+        # A sweep claims no more than can be sent well within the lease; when it left rows
+        # behind, `on_room` is called as sends finish (the worker sweeps again).
+        self.room = 4 * settings.dispatch_workers
+        self.on_room: Callable[[], None] | None = None
+        self._in_flight = 0
+        self._backlog = False
+        self._count_lock = threading.Lock()
 
     def notifiers(self) -> dict[str, Notifier[Any]]:
         """Every channel, built on first use (the webhook channel needs the keys)."""
@@ -141,11 +150,17 @@ class Dispatcher:
         return self._notifiers
 
     def submit(self, ids: Iterable[int], quiet: bool = False) -> None:
-        """Send these notifications now, in the background; they are claimed by this process.
-        `quiet`: they wake nobody (notices, reminders), and go by a queue of their own."""
-        pool = self.quiet_pool if quiet else self.pool
+        """Send these notifications now, in the background. `quiet`: they wake nobody (notices,
+        reminders), and go by a queue of their own. Pages this process wrote are born claimed by
+        it (`Database.sends_own_pages`); otherwise each is claimed before it goes."""
+        claimed = self.db.sends_own_pages
         for notification_id in ids:
-            pool.submit(self._guarded, notification_id, True)
+            self._start(notification_id, claimed, quiet)
+
+    def _start(self, notification_id: int, claimed: bool, quiet: bool) -> None:
+        with self._count_lock:
+            self._in_flight += 1
+        (self.quiet_pool if quiet else self.pool).submit(self._guarded, notification_id, claimed)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -156,13 +171,31 @@ class Dispatcher:
             self.deliver(notification_id, claimed=claimed)
         except Exception:  # the sweeper retries once the lease runs out
             log.exception("delivering notification %s failed unexpectedly", notification_id)
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+                again = self._backlog
+                self._backlog = False
+            if again and self.on_room is not None:
+                self.on_room()
 
     def sweep(self, limit: int = 200) -> int:
-        """Claim everything due (retries, and rows a crash left behind) and send it."""
+        """Claim what is due (new pages of other processes, retries, rows a crash left behind)
+        and send it, pages first and notices on their own queue; as much as there is room for."""
+        with self._count_lock:
+            room = min(limit, self.room - self._in_flight)
+        if room <= 0:
+            with self._count_lock:
+                self._backlog = True
+            return 0
         with self.db.session(write=True) as session:
-            ids = repository.claim_due(session, self.clock(), LEASE, limit)
-        self.submit(ids)
-        return len(ids)
+            due = repository.claim_due(session, self.clock(), LEASE, room)
+        if len(due) == room:
+            with self._count_lock:
+                self._backlog = True
+        for notification_id, kind in due:
+            self._start(notification_id, True, kind not in PAGING_FIRST)
+        return len(due)
 
     def deliver(self, notification_id: int, claimed: bool = False) -> str | None:
         """Claim (unless already claimed), send, record. Returns the outcome, None if not ours."""

@@ -43,8 +43,10 @@ def start_scheduler(
     escalation_seconds: float,
     sweep_seconds: float,
     more: dict[str, Callable[[], int]] | None = None,
+    sweep: bool = True,
 ) -> BackgroundScheduler:
-    """Escalations and the outbox sweep, and `more` jobs (by id) on the escalation interval."""
+    """Escalations and the outbox sweep (unless the caller sweeps on its own), and `more` jobs
+    (by id) on the escalation interval."""
     scheduler = BackgroundScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
     scheduler.add_job(
@@ -54,9 +56,10 @@ def start_scheduler(
         id="escalate",
         **common,
     )
-    scheduler.add_job(
-        _guard("sweep", dispatcher.sweep), "interval", seconds=sweep_seconds, id="sweep", **common
-    )
+    if sweep:
+        scheduler.add_job(
+            _guard("sweep", dispatcher.sweep), "interval", seconds=sweep_seconds, id="sweep", **common
+        )
     for job_id, job in (more or {}).items():
         scheduler.add_job(_guard(job_id, job), "interval", seconds=escalation_seconds, id=job_id, **common)
     scheduler.start()

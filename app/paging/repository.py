@@ -36,25 +36,24 @@ def claim(session: Session, notification_id: int, now: datetime, lease: timedelt
     return row
 
 
-def claim_due(session: Session, now: datetime, lease: timedelta, limit: int) -> list[int]:
-    """Claim a batch of due notifications (SKIP LOCKED: replicas take different rows)."""
-    ids = list(
-        session.scalars(
-            select(Notification.id)
-            .where(_claimable(now))  # type: ignore[arg-type]
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if ids:
+def claim_due(session: Session, now: datetime, lease: timedelta, limit: int) -> list[tuple[int, str]]:
+    """Claim a batch of due notifications (SKIP LOCKED: replicas take different rows); their
+    ids and kinds, the oldest first."""
+    rows = session.execute(
+        select(Notification.id, Notification.kind)
+        .where(_claimable(now))  # type: ignore[arg-type]
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if rows:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(ids))
+            .where(Notification.id.in_([r.id for r in rows]))
             .values(status=SENDING, claimed_until=now + lease, attempts=Notification.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-    return ids
+    return [(r.id, r.kind) for r in rows]
 
 
 def cancel_pending(session: Session, incident_id: int) -> list[str]:

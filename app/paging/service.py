@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import SENDS_OWN_PAGES
 from app.errors import Conflict, InvalidRequest
 from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
@@ -93,6 +94,15 @@ def _notification(
     )
 
 
+def _add(session: Session, rows: list[Notification]) -> None:
+    """Add new pages to the outbox: born claimed by a process that sends its own pages, else
+    pending for a worker to claim (`Database.sends_own_pages`)."""
+    if not session.info.get(SENDS_OWN_PAGES, True):
+        for row in rows:
+            row.status, row.claimed_until, row.attempts = PENDING, None, 0
+    session.add_all(rows)
+
+
 def page_people(
     session: Session,
     oncall: OncallConfig,
@@ -115,7 +125,7 @@ def page_people(
                 continue  # a notice or a reminder must not open an incident in a pager service
             if fits and (person_id, contact_key(ref)) not in (skip or set()):
                 rows.append(_notification(incident, person_id, ref, kind, step, now))
-    session.add_all(rows)
+    _add(session, rows)
     return rows
 
 
@@ -221,7 +231,7 @@ def after_action(session: Session, incident: Incident, action: str, now: datetim
         seen.add(ident)
         ref = contacts.as_reference(sent.recipient, sent.contact_ref)
         rows.append(_notification(incident, sent.recipient, ref, action, None, now))
-    session.add_all(rows)
+    _add(session, rows)
     return rows
 
 
@@ -250,7 +260,7 @@ def page_team(
         for c in team.fallback
         if kind in PAGING_KINDS or c.type not in CHANNELS_THAT_PAGE
     ]
-    session.add_all(rows)
+    _add(session, rows)
     return rows
 
 
@@ -272,7 +282,7 @@ def fallback(
         )
         for contact in team.fallback
     ]
-    session.add_all(rows)
+    _add(session, rows)
     return rows
 
 
