@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # Group commit: how many webhooks one transaction may carry at most.
     intake_batch_max: int = Field(default=256, gt=0)
+    # A body of more alerts is committed in chunks of this many (each its own transaction), so
+    # the webhooks that arrive meanwhile do not wait for all of it.
+    intake_chunk_alerts: int = Field(default=500, gt=0)
     log_level: str = "info"
 
     # Paging. The smtp_* fields are read as BRIDGE_SMTP_*; code uses them grouped as `smtp`.

@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 session, catalog.current, requests, utcnow(), settings.public_url
             ),
             batch_max=settings.intake_batch_max,
+            chunk_alerts=settings.intake_chunk_alerts,
             after_commit=committed,
         )
         rt.db, rt.writer, rt.dispatcher = db, writer, sender

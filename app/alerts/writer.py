@@ -94,8 +94,12 @@ class IntakeWriter(Generic[R]):
         apply: Callable[[Session, Sequence[Sequence[AlertIn]]], R],
         batch_max: int = 256,
         after_commit: Callable[[R], None] | None = None,
+        chunk_alerts: int = 500,
     ) -> None:
         self.db, self.apply, self.batch_max, self.after_commit = db, apply, batch_max, after_commit
+        # A body of more alerts is committed in chunks of this many, one transaction each, so
+        # webhooks that arrive meanwhile are committed between them instead of behind it all.
+        self.chunk_alerts = chunk_alerts
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
         # Guards `_stopped` and the queue together: nothing is queued behind the stop marker.
@@ -115,7 +119,21 @@ class IntakeWriter(Generic[R]):
             self._thread.join(timeout)
 
     async def submit(self, alerts: Sequence[AlertIn]) -> list[int]:
-        """Queue one request's alerts; returns the ids of the incidents they touched."""
+        """Queue one request's alerts; returns the ids of the incidents they touched.
+
+        A big body goes in chunks, each committed before the next is queued. Should one fail,
+        the chunks before it stay stored and the request fails: the sender's retry of the whole
+        body is deduplicated alert by alert.
+        """
+        if len(alerts) <= self.chunk_alerts:
+            return await self._submit(alerts)
+        touched: dict[int, None] = {}  # in order of first touch
+        for start in range(0, len(alerts), self.chunk_alerts):
+            for incident_id in await self._submit(alerts[start : start + self.chunk_alerts]):
+                touched[incident_id] = None
+        return list(touched)
+
+    async def _submit(self, alerts: Sequence[AlertIn]) -> list[int]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
         with self._lock:
@@ -130,8 +148,9 @@ class IntakeWriter(Generic[R]):
             if job is None:
                 return
             batch = [job]
+            size = len(job.alerts)
             stop = False
-            while len(batch) < self.batch_max:
+            while len(batch) < self.batch_max and size < self.chunk_alerts:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -140,6 +159,7 @@ class IntakeWriter(Generic[R]):
                     stop = True
                     break
                 batch.append(more)
+                size += len(more.alerts)
             try:
                 self._process(batch)
             except Exception:  # never lose the thread, never leave a waiter hanging

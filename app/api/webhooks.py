@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from app.alerts import metrics
 from app.alerts.schemas import (
+    AlertIn,
     AlertmanagerWebhook,
     error_message,
     fingerprint_mismatches,
@@ -236,6 +237,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+BIG_BODY = 256 * 1024  # bytes; about 3,000 alerts
+
+
+def _parse(body: bytes) -> tuple[AlertmanagerWebhook, list[AlertIn]]:
+    payload = parse_alertmanager(body)
+    return payload, from_alertmanager(payload)
+
+
 async def alertmanager_webhook(request: Request) -> Response:
     """Receive a Prometheus Alertmanager webhook (version 4); 200 once stored durably."""
     started = time.perf_counter()
@@ -250,11 +259,14 @@ async def alertmanager_webhook(request: Request) -> Response:
         except (BodyTimeout, PayloadTooLarge) as exc:
             code = exc.status_code
             return closing_answer(exc)
-        payload = parse_alertmanager(body)
+        if len(body) < BIG_BODY:
+            payload = parse_alertmanager(body)
+            alerts = from_alertmanager(payload)
+        else:  # parsed beside the event loop, which keeps answering the small ones meanwhile
+            payload, alerts = await asyncio.to_thread(_parse, body)
         if rt.writer is None:
             raise Unavailable("the service is starting")
         writer: IntakeWriter[Any] = rt.writer
-        alerts = from_alertmanager(payload)
         incident_ids = await writer.submit(alerts)
         code = 200
         mismatched = fingerprint_mismatches(alerts)  # counted once stored, like the alerts

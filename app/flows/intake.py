@@ -17,19 +17,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.alerts import metrics as alert_metrics
-from app.alerts import service as alerts
 from app.alerts.schemas import AlertIn
+from app.alerts.service import AlertRows, StoredAlert
 from app.catalog.loader import Catalog
 from app.communications.facts import Known
 from app.communications.service import Context
 from app.flows import reviews
 from app.flows.communications import follow
 from app.flows.opening import assign_and_page
-from app.incidents import harm
+from app.incidents import harm, timeline
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
 from app.incidents.schemas import HarmRead
-from app.models import Alert, Incident, Notification
+from app.models import Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import Classification
 from app.urls import safe_link
@@ -87,19 +87,49 @@ class _Batch:
         self.follows = bool(catalog.communications.policies or catalog.communications.regimes)
         self.assessed: set[int] = set()  # incidents a rule assessed: their clocks follow changes
         self.out = IngestOutcome()
-        self.alerts: dict[str, Alert] = {}
+        self.rows = AlertRows(session)
+        self.alerts = self.rows.latest  # the newest row of each fingerprint
         self.by_key: dict[str, Incident] = {}
         self.by_id: dict[int, Incident] = {}
+        self.keys_read: set[str] = set()  # keys whose newest incident has been read
         self.pages: list[Notification] = []
 
     def load(self, items: Sequence[tuple[AlertIn, Classification]]) -> None:
-        keys = sorted({c.key for _, c in items})
-        incidents.lock_keys(self.session, keys)
-        self.alerts = alerts.latest_by_fingerprint(self.session, {a.fingerprint for a, _ in items})
-        self.by_key = incidents.latest_by_key(self.session, keys)
-        self.by_id = {i.id: i for i in self.by_key.values()}
-        missing = {a.incident_id for a in self.alerts.values() if a.incident_id} - set(self.by_id)
-        self.by_id.update(incidents.by_ids(self.session, missing))
+        """Lock the batch's keys, read its alert rows, and the incidents it may change: none
+        for a repeat of a firing alert (the most common notification of all)."""
+        incidents.lock_keys(self.session, sorted({c.key for _, c in items}))
+        self.rows.load({a.fingerprint for a, _ in items})
+        keys, ids = set(), set()
+        for alert, c in items:
+            row = self.alerts.get(alert.fingerprint)
+            if alert.status == FIRING and row is not None and row.status == FIRING and row.incident_id:
+                continue
+            keys.add(c.key)
+            if row is not None and row.incident_id:
+                ids.add(row.incident_id)
+        self._load_keys(keys)
+        self._load_ids(ids)
+
+    def _load_keys(self, keys: set[str]) -> None:
+        wanted = keys - self.keys_read
+        if wanted:
+            for incident in incidents.latest_by_key(self.session, sorted(wanted)).values():
+                self.by_key.setdefault(incident.key, incident)
+                self.by_id.setdefault(incident.id, incident)
+            self.keys_read |= wanted
+
+    def _load_ids(self, ids: set[int]) -> None:
+        missing = ids - set(self.by_id)
+        if missing:
+            self.by_id.update(incidents.by_ids(self.session, missing))
+
+    def incident(self, incident_id: int | None) -> Incident | None:
+        """An incident of this batch by id, read now if the batch has not read it yet."""
+        if incident_id is None:
+            return None
+        if incident_id not in self.by_id:
+            self._load_ids({incident_id})
+        return self.by_id.get(incident_id)
 
     def _initial_harm(self, incident: Incident, c: Classification) -> HarmRead | None:
         """The suspected harm the rule starts its incidents with, for the models it names."""
@@ -113,10 +143,11 @@ class _Batch:
     def _follow(self, incident: Incident) -> None:
         """The notices and reports the incident's new facts ask for (nothing when none are set up)."""
         if self.follows or incident.id in self.assessed:
+            timeline.write(self.session)  # what follows may read the timeline
             self.pages += follow(self.session, self.protocol, incident, self.now)
 
-    def _seen_again(self, row: Alert, alert: AlertIn) -> None:
-        alerts.seen_again(row, alert, self.now)
+    def _seen_again(self, row: StoredAlert, alert: AlertIn) -> None:
+        self.rows.seen_again(row, alert, self.now)
         self.out.deduplicated["duplicate"] += 1
 
     def _open(self, alert: AlertIn, c: Classification) -> Incident:
@@ -143,6 +174,7 @@ class _Batch:
             known = Known(harm=assessed, paged=frozenset(p.recipient for p in first))
             self.pages += follow(self.session, self.protocol, incident, self.now, known)
         self.by_key[c.key] = incident
+        self.keys_read.add(c.key)
         self.by_id[incident.id] = incident
         self.out.opened[(incident.type, incident.severity)] += 1
         if incident.unowned:
@@ -152,6 +184,7 @@ class _Batch:
 
     def _target(self, alert: AlertIn, c: Classification) -> Incident:
         """The open incident for the alert's key: existing, reopened, or new."""
+        self._load_keys({c.key})
         incident = self.by_key.get(c.key)
         if incident is not None and incident.is_open:
             self.out.deduplicated["grouped"] += 1
@@ -172,11 +205,11 @@ class _Batch:
 
     def firing(self, alert: AlertIn, c: Classification) -> int | None:
         row = self.alerts.get(alert.fingerprint)
-        current = self.by_id.get(row.incident_id) if row and row.incident_id else None
-        if row is not None and current is not None and row.status == FIRING:
+        if row is not None and row.incident_id is not None and row.status == FIRING:
             # Same episode still firing: a retry, an HA duplicate or a repeat notification.
             self._seen_again(row, alert)
-            return current.id
+            return row.incident_id
+        current = self.incident(row.incident_id) if row is not None else None
         if row is not None and row.status == RESOLVED and alert.starts_at <= row.starts_at:
             # A late copy of an episode we already saw resolve (a retried or out-of-order
             # delivery): a real re-fire starts later than the episode before it.
@@ -185,13 +218,13 @@ class _Batch:
         incident = current if current is not None and current.is_open else self._target(alert, c)
         if row is not None and row.incident_id != incident.id:
             # Seen before in another incident; this one may still hold an older row of it.
-            row = alerts.in_incident(self.session, incident.id, alert.fingerprint) or row
+            row = self.rows.in_incident(incident.id, alert.fingerprint) or row
         new_series = row is None or row.incident_id != incident.id
         if new_series:
-            self.alerts[alert.fingerprint] = alerts.add(self.session, alert, incident.id, self.now)
+            self.rows.add(alert, incident.id, self.now)
         else:
             assert row is not None
-            alerts.refired(row, alert, self.now)
+            self.rows.refired(row, alert, self.now)
         incidents.alert_fired(
             self.session,
             incident,
@@ -212,13 +245,13 @@ class _Batch:
         row = self.alerts.get(alert.fingerprint)
         if row is None:
             # Resolved before we ever saw it fire: kept for the record, opens nothing.
-            self.alerts[alert.fingerprint] = alerts.add(self.session, alert, None, self.now)
+            self.rows.add(alert, None, self.now)
             return None
         if row.status == RESOLVED:
             self._seen_again(row, alert)
             return row.incident_id
-        alerts.resolved(row, alert, self.now)
-        incident = self.by_id.get(row.incident_id) if row.incident_id else None
+        self.rows.resolved(row, alert, self.now)
+        incident = self.incident(row.incident_id)
         if incident is None:
             return None
         if incidents.alert_resolved(self.session, incident, alert.fingerprint, alert.source, self.now):
@@ -227,6 +260,7 @@ class _Batch:
             self.pages += paging.after_action(self.session, incident, RESOLVE, self.now)
             self._follow(incident)
             if incident.status == RESOLVED:  # not when the rule keeps it open for a person
+                timeline.write(self.session)  # the review starts from the timeline's key moments
                 self.pages += reviews.on_resolved(self.session, self.catalog, incident, self.now)
         return incident.id
 
@@ -242,6 +276,7 @@ def ingest(
     classify = catalog.ruleset.classify
     items = [[(a, classify(a.labels)) for a in alerts_] for alerts_ in requests]
     batch = _Batch(session, catalog, public_url, now)
+    timeline.start(session)
     batch.load([pair for request in items for pair in request])
     for request in items:
         touched: list[int] = []
@@ -251,6 +286,8 @@ def ingest(
             if incident_id is not None and incident_id not in touched:
                 touched.append(incident_id)
         batch.out.incident_ids.append(touched)
+    batch.rows.flush()
+    timeline.end(session)
     session.flush()
     batch.out.notifications = [n.id for n in batch.pages if n.kind in PAGING_FIRST]
     batch.out.quiet_notifications = [n.id for n in batch.pages if n.kind not in PAGING_FIRST]

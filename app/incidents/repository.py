@@ -8,13 +8,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
-from app.db import insert_tracked
-from app.models import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink, Notification
+from app.db import UTCDateTime, insert_tracked
+from app.models import (
+    Alert,
+    HarmAssessment,
+    Incident,
+    IncidentAccess,
+    IncidentEvent,
+    IncidentLink,
+    Notification,
+)
 from app.vocabulary import OPEN_STATUSES
 
 
@@ -42,22 +64,34 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         )
 
 
+# The intake path never reads these JSON columns of existing incidents: skip decoding them.
+_NEWEST_BY_KEY = (
+    select(Incident)
+    .where(
+        Incident.id.in_(
+            select(func.max(Incident.id))
+            .where(Incident.key.in_(bindparam("keys", expanding=True)))
+            .group_by(Incident.key)
+        )
+    )
+    .options(defer(Incident.labels), defer(Incident.runbook))
+)
+_BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
+
+
 def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
     """For each key, its newest incident: the open one if any, else the last resolved."""
     if not keys:
         return {}
-    newest = select(func.max(Incident.id)).where(Incident.key.in_(keys)).group_by(Incident.key)
-    # The intake path never reads these JSON columns of existing incidents: skip decoding them.
-    lean = (defer(Incident.labels), defer(Incident.runbook))
-    rows = session.scalars(select(Incident).where(Incident.id.in_(newest)).options(*lean))
+    rows = session.scalars(_NEWEST_BY_KEY, {"keys": list(keys)})
     return {row.key: row for row in rows}
 
 
 def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
-    wanted = set(ids)
+    wanted = list(set(ids))
     if not wanted:
         return {}
-    return {row.id: row for row in session.scalars(select(Incident).where(Incident.id.in_(wanted)))}
+    return {row.id: row for row in session.scalars(_BY_IDS, {"ids": wanted})}
 
 
 def insert_incident(session: Session, values: dict[str, Any]) -> Incident:
@@ -331,3 +365,71 @@ def events_of_kind(
         .limit(limit)
     )
     return list(reversed(list(rows)))
+
+
+# --- an incident's alerts and timeline, a page at a time ----------------------------------------
+
+
+def _alerts_below(incident_id: int, before_id: int | None) -> ColumnElement[bool]:
+    of_incident = Alert.incident_id == incident_id
+    return of_incident if before_id is None else of_incident & (Alert.id < before_id)
+
+
+def alerts_newest_first(
+    session: Session, incident_ids: Sequence[int], before_id: int | None, limit: int
+) -> list[Alert]:
+    """Up to `limit` alerts of these incidents with an id below `before_id`, newest first.
+
+    Each incident is one range of the (incident_id, id) index read from its newest end, so
+    a page costs `limit` rows however many alerts there are.
+    """
+    newest = Alert.id.desc()
+    if len(incident_ids) == 1:
+        query = select(Alert).where(_alerts_below(incident_ids[0], before_id))
+        return list(session.scalars(query.order_by(newest).limit(limit)))
+    parts = [
+        select(Alert.id).where(_alerts_below(i, before_id)).order_by(newest).limit(limit).subquery()
+        for i in incident_ids
+    ]
+    candidates = union_all(*(select(part.c.id) for part in parts)).subquery()
+    query = select(Alert).where(Alert.id.in_(select(candidates.c.id)))
+    return list(session.scalars(query.order_by(newest).limit(limit)))
+
+
+def count_alerts(session: Session, incident_ids: Sequence[int]) -> int:
+    query = select(func.count()).select_from(Alert).where(Alert.incident_id.in_(incident_ids))
+    return int(session.scalar(query) or 0)
+
+
+def _events_of(incident_id: int, hidden: bool | None) -> ColumnElement[bool]:
+    of_incident = IncidentEvent.incident_id == incident_id
+    return of_incident if hidden is None else of_incident & IncidentEvent.hidden.is_(hidden)
+
+
+def events_newest_first(
+    session: Session,
+    incident_id: int,
+    before: tuple[datetime, int] | None,
+    limit: int,
+    hidden: bool | None = None,
+) -> list[IncidentEvent]:
+    """Up to `limit` timeline entries before (at, id) `before`, newest first (by time, then id);
+    only hidden ones or only the others when `hidden` says so."""
+    query = select(IncidentEvent).where(_events_of(incident_id, hidden))
+    if before is not None:
+        at, event_id = before
+        # A row comparison: both databases read it as one range of the (incident_id, at, id) index.
+        below = tuple_(literal(at, UTCDateTime()), literal(event_id, Integer()))
+        query = query.where(tuple_(IncidentEvent.at, IncidentEvent.id) < below)
+    query = query.order_by(IncidentEvent.at.desc(), IncidentEvent.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_events(session: Session, incident_id: int, hidden: bool | None = None) -> int:
+    query = select(func.count()).select_from(IncidentEvent).where(_events_of(incident_id, hidden))
+    return int(session.scalar(query) or 0)
+
+
+def insert_events(session: Session, lines: Sequence[dict[str, Any]]) -> None:
+    """Timeline lines in one statement (the columns of IncidentEvent but id)."""
+    session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
-from app.incidents import repository, state
+from app.incidents import repository, state, timeline
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
 from app.rules.workspace import WorkspaceConfig
@@ -99,10 +99,22 @@ def record(
     message: str = "",
     data: dict[str, Any] | None = None,
 ) -> IncidentEvent:
-    """Append one line to the incident's timeline."""
-    event = IncidentEvent(incident_id=incident.id, at=at, kind=kind, actor=actor, message=message, data=data)
-    session.add(event)
+    """Append one line to the incident's timeline. In a batch that buffers its timeline
+    (`timeline.start`), the line is kept for one insert and the event returned is not stored."""
+    values = {
+        "incident_id": incident.id,
+        "at": at,
+        "kind": kind,
+        "actor": actor,
+        "message": message,
+        "data": data,
+        "starred": False,
+        "hidden": False,
+    }
     incident.updated_at = at
+    event = IncidentEvent(**values)
+    if not timeline.add(session, values):
+        session.add(event)
     return event
 
 

@@ -130,7 +130,7 @@ def test_a_trickled_body_is_cut_off_with_408_and_the_connection_closed(server: S
         with contextlib.suppress(ConnectionResetError):  # closed with trickled bytes unread
             answer += read_all(sock)  # ends when the server closes the connection
     assert sent < len(body)
-    assert elapsed >= BODY_TIMEOUT
+    assert elapsed >= BODY_TIMEOUT - 0.05  # clocks of two processes: a few ms either way
     status, _, rest = answer.partition(b"\r\n")
     assert status == b"HTTP/1.1 408 Request Timeout"
     headers, _, payload = rest.partition(b"\r\n\r\n")

@@ -335,3 +335,51 @@ def test_a_failing_after_commit_hook_is_logged_and_the_answers_stand(
     (record,) = [r for r in caplog.records if r.name == "app.alerts.writer" and r.levelno >= logging.ERROR]
     assert "after-commit hook failed" in record.getMessage()
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_big_body_commits_in_chunks_and_small_requests_go_between_them(db: Database) -> None:
+    fake = FakeApply(hold_first=True)
+    writer = started(IntakeWriter(db, fake, chunk_alerts=3))
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        big = asyncio.ensure_future(writer.submit([alert(f"big-{i}") for i in range(7)]))
+        assert await asyncio.to_thread(fake.entered.wait, WAIT)  # its first chunk is in
+        small = asyncio.ensure_future(writer.submit([alert("small")]))
+        await asyncio.sleep(0)
+        fake.release.set()
+        return await asyncio.wait_for(asyncio.gather(big, small), WAIT)
+
+    try:
+        big_ids, small_ids = run(scenario())
+    finally:
+        writer.stop()
+    # Chunks of three, each its own request in the queue; the small request goes in the very
+    # next transaction after the first chunk (the second chunk may join it), not behind all.
+    assert fake.calls[0] == [["big-0", "big-1", "big-2"]]
+    assert fake.calls[1][0] == ["small"]
+    chunks = [request for call in fake.calls[1:] for request in call if request != ["small"]]
+    assert chunks == [["big-3", "big-4", "big-5"], ["big-6"]]
+    assert len(big_ids) == 7 and len(set(big_ids)) == 7 and len(small_ids) == 1
+    assert stored(db) == sorted([f"big-{i}" for i in range(7)] + ["small"])
+
+
+def test_a_failed_chunk_fails_the_request_and_keeps_the_chunks_before_it(db: Database) -> None:
+    fake = FakeApply(fail={"big-4": operational})
+    writer = started(IntakeWriter(db, fake, chunk_alerts=3))
+    try:
+        with pytest.raises(Unavailable):
+            run(writer.submit([alert(f"big-{i}") for i in range(7)]))
+    finally:
+        writer.stop()
+    assert stored(db) == ["big-0", "big-1", "big-2"]  # a retry of the body deduplicates these
+    assert len(fake.calls) == 2  # the third chunk was never tried
+
+
+def test_a_batch_holds_at_most_a_chunk_of_alerts(db: Database) -> None:
+    fake = FakeApply(hold_first=True)
+    writer = started(IntakeWriter(db, fake, chunk_alerts=4))
+    try:
+        run(held_batch(writer, fake, ["b", "c", "d", "e", "f", "g"]))
+    finally:
+        writer.stop()
+    assert fake.calls == [[["a"]], [["b"], ["c"], ["d"], ["e"]], [["f"], ["g"]]]
