@@ -101,18 +101,19 @@ def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-SENDS_OWN_PAGES = "sends_own_pages"  # the session flag: see Database.sends_own_pages
+PAGES_BORN_CLAIMED = "pages_born_claimed"  # the session flag: see Database.pages_born_claimed
 
 
 class Database:
     """A reading engine and a writing engine (the same one on PostgreSQL)."""
 
-    def __init__(self, url: str, *, sends_own_pages: bool = True) -> None:
+    def __init__(self, url: str, *, pages_born_claimed: bool = True) -> None:
         self.url = url
-        # Whether this process sends the pages it writes (inline delivery): they are then born
-        # claimed by it. Otherwise they wait in the outbox for a worker to claim them.
-        self.sends_own_pages = sends_own_pages
-        info = {SENDS_OWN_PAGES: sends_own_pages}
+        # Whether the pages this process writes are born claimed: by itself when it sends them
+        # (inline), or for the one worker it hands their ids to (SQLite). Otherwise they wait in
+        # the outbox for a worker to claim them (PostgreSQL, any number of workers).
+        self.pages_born_claimed = pages_born_claimed
+        info = {PAGES_BORN_CLAIMED: pages_born_claimed}
         self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.writer = build_engine(url, immediate=True) if self.is_sqlite else self.engine

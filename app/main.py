@@ -34,7 +34,7 @@ from app.catalog.loader import ConfigError
 from app.communications import metrics as communication_metrics
 from app.communications.service import Context
 from app.config import Settings, get_settings
-from app.db import Database, utcnow
+from app.db import Database, normalize_url, utcnow
 from app.flows import communications, reviews
 from app.flows.intake import IngestOutcome, ingest, publish
 from app.incidents import metrics as incident_metrics
@@ -97,7 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "and open incidents. Set it, and the same value in Alertmanager's http_config."
             )
         inline = settings.delivery == "inline"
-        db = Database(settings.database_url, sends_own_pages=inline)
+        # Inline, or handed by id to the one worker of a SQLite file, pages are born claimed;
+        # on PostgreSQL any number of workers claim them from the outbox.
+        handed = normalize_url(settings.database_url).get_backend_name() == "sqlite"
+        db = Database(settings.database_url, pages_born_claimed=inline or handed)
         rt.key_source = lambda: master_keys(settings, db)
         try:
             rt.keys  # noqa: B018  # resolve now; should the database be down, on first use instead

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 from prometheus_client.multiprocess import mark_process_dead
@@ -79,13 +80,24 @@ class Worker:
             sweep=False,  # this loop sweeps
         )
         log.info("incident-bridge worker %s started", __version__)
+        swept = 0.0  # when this loop last looked at the outbox
         try:
             while not self.stop.is_set():
                 self.alarm.wait(settings.sweep_interval_seconds)
                 if parent is not None and os.getppid() != parent:
                     log.warning("the web process is gone; the worker stops")
                     break
-                self._sweep()
+                handed = self.alarm.take()
+                for quiet, ids in handed:  # born claimed for this worker: sent without a write
+                    self.dispatcher.submit(ids, quiet=quiet)
+                # Handed pages need no sweep; retries and orphans do, at least every interval.
+                if (
+                    not handed
+                    or not db.is_sqlite
+                    or time.monotonic() - swept >= settings.sweep_interval_seconds
+                ):
+                    swept = time.monotonic()
+                    self._sweep()
         finally:
             scheduler.shutdown(wait=True)
             self.close()

@@ -152,8 +152,9 @@ class Dispatcher:
     def submit(self, ids: Iterable[int], quiet: bool = False) -> None:
         """Send these notifications now, in the background. `quiet`: they wake nobody (notices,
         reminders), and go by a queue of their own. Pages this process wrote are born claimed by
-        it (`Database.sends_own_pages`); otherwise each is claimed before it goes."""
-        claimed = self.db.sends_own_pages
+        it, or for the worker they are handed to (`Database.pages_born_claimed`); otherwise
+        each is claimed before it goes."""
+        claimed = self.db.pages_born_claimed
         for notification_id in ids:
             self._start(notification_id, claimed, quiet)
 

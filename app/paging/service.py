@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db import SENDS_OWN_PAGES
+from app.db import PAGES_BORN_CLAIMED
 from app.errors import Conflict, InvalidRequest
 from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
@@ -96,8 +96,8 @@ def _notification(
 
 def _add(session: Session, rows: list[Notification]) -> None:
     """Add new pages to the outbox: born claimed by a process that sends its own pages, else
-    pending for a worker to claim (`Database.sends_own_pages`)."""
-    if not session.info.get(SENDS_OWN_PAGES, True):
+    pending for a worker to claim (`Database.pages_born_claimed`)."""
+    if not session.info.get(PAGES_BORN_CLAIMED, True):
         for row in rows:
             row.status, row.claimed_until, row.attempts = PENDING, None, 0
     session.add_all(rows)

@@ -1,9 +1,11 @@
-"""Waking the worker: a process that commits pages tells the workers to claim them now.
+"""Waking the worker: a process that commits pages tells the workers to send them now.
 
-On SQLite (one machine) the word is a datagram on an abstract Unix socket named after the
-database file; on PostgreSQL it is a NOTIFY on a channel every worker LISTENs to, wherever it
-runs. Both are hints, never the record: the pages are rows already, and a worker that missed a
-wake-up claims them at its next sweep (BRIDGE_SWEEP_INTERVAL_SECONDS).
+On SQLite (one machine, one worker) the pages are born claimed and their ids are handed to the
+worker in a datagram on an abstract Unix socket named after the database file: it sends them
+without a write first, so a page never waits for the database's one write lock. On PostgreSQL a
+NOTIFY on a channel every worker LISTENs to, wherever it runs, wakes them to claim what is due.
+Both are hints, never the record: the pages are rows already. A worker that missed a wake-up
+claims them at its next sweep (BRIDGE_SWEEP_INTERVAL_SECONDS), or once their claim ran out.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from app.db import Database
 
 log = logging.getLogger(__name__)
 CHANNEL = "incident_bridge_outbox"  # the PostgreSQL NOTIFY channel
+PER_DATAGRAM = 1000  # ids in one datagram
+PAGES, QUIET = b"p", b"q"  # a datagram's first byte: pages first, or notices behind them
 
 
 def socket_name(db: Database) -> bytes:
@@ -55,17 +59,28 @@ class Waker:
             self._thread = threading.Thread(target=self._notify_loop, name="wake-workers", daemon=True)
             self._thread.start()
 
-    def submit(self, ids: Iterable[int], quiet: bool = False) -> None:  # the Sender shape
-        """Committed notifications are waiting: wake a worker (nothing when there are none)."""
-        if any(True for _ in ids):
-            self.wake()
+    def submit(self, ids: Iterable[int], quiet: bool = False) -> None:
+        """Committed notifications are waiting: hand them to the worker, or wake the workers
+        (nothing when there are none)."""
+        wanted = list(ids)
+        if not wanted:
+            return
+        if self._socket is None:
+            self._wanted.set()
+            return
+        kind = QUIET if quiet else PAGES
+        for start in range(0, len(wanted), PER_DATAGRAM):
+            text = ",".join(str(i) for i in wanted[start : start + PER_DATAGRAM])
+            with contextlib.suppress(OSError):  # no worker listening: the sweep sends them
+                self._socket.sendto(kind + text.encode(), self._name)
 
     def wake(self) -> None:
-        if self._socket is not None:
-            with contextlib.suppress(OSError):  # no worker listening: it sweeps on its own
-                self._socket.sendto(b"!", self._name)
-        else:
+        """Wake the workers to look at the outbox (hands nothing over)."""
+        if self._socket is None:
             self._wanted.set()
+            return
+        with contextlib.suppress(OSError):
+            self._socket.sendto(PAGES, self._name)
 
     def _notify_loop(self) -> None:
         while True:
@@ -96,6 +111,8 @@ class Alarm:
         self.db = db
         self._event = threading.Event()
         self._stopped = threading.Event()
+        self._handed: list[tuple[bool, list[int]]] = []  # (quiet, ids) not yet taken
+        self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         target = self._listen_socket if db.is_sqlite else self._listen_postgres
         if db.is_sqlite:
@@ -119,6 +136,12 @@ class Alarm:
         self._event.clear()
         return woken
 
+    def take(self) -> list[tuple[bool, list[int]]]:
+        """The notifications handed over since the last call: (quiet, ids), in order."""
+        with self._lock:
+            handed, self._handed = self._handed, []
+        return handed
+
     def ring(self) -> None:
         """Wake the waiting loop from this process (stop, reload)."""
         self._event.set()
@@ -127,11 +150,18 @@ class Alarm:
         assert self._socket is not None
         while not self._stopped.is_set():
             try:
-                self._socket.recv(64)
+                message = self._socket.recv(65536)
             except TimeoutError:
                 continue
             except OSError:
                 return  # closed
+            try:
+                ids = [int(i) for i in message[1:].split(b",")] if len(message) > 1 else []
+            except ValueError:  # not ours: a sweep looks at the outbox all the same
+                ids = []
+            if ids:
+                with self._lock:
+                    self._handed.append((message[:1] == QUIET, ids))
             self._event.set()
 
     def _listen_postgres(self) -> None:
