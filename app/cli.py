@@ -93,11 +93,11 @@ def serve(host: str, port: int, workers: str) -> int:
         print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
         return 2
     holder = app.state.runtime.catalog
-    install_sighup(holder)
-    worker = WorkerProcess() if workers == "start" else None
+    worker = WorkerProcess(settings) if workers == "start" else None
     if worker is not None:
+        worker.start()  # forked now: no thread has started yet
         holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
-        worker.start()
+    install_sighup(holder)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
     finally:

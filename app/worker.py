@@ -8,10 +8,10 @@ every row before they send it, so any number of them (and replicas) send each pa
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -81,6 +81,10 @@ class Worker:
         )
         log.info("incident-bridge worker %s started", __version__)
         swept = 0.0  # when this loop last looked at the outbox
+        if db.is_sqlite and self.alarm.listening:
+            # The one worker of this file: pages handed over before it listened are its own.
+            self._sweep(adopt=True)
+            self._sweep()
         try:
             while not self.stop.is_set():
                 self.alarm.wait(settings.sweep_interval_seconds)
@@ -102,8 +106,12 @@ class Worker:
             scheduler.shutdown(wait=True)
             self.close()
 
-    def _sweep(self) -> None:
+    def _sweep(self, adopt: bool = False) -> None:
+        """Sweep until nothing more is due (adopting: once, before anything is in flight)."""
         try:
+            if adopt:
+                self.dispatcher.sweep(adopt=True)
+                return
             while not self.stop.is_set() and self.dispatcher.sweep() > 0:
                 pass
         except Exception:  # logged; the next wake-up or tick tries again, nothing is lost
@@ -144,50 +152,64 @@ def run_worker(settings: Settings, parent: int | None = None, metrics_port: int 
 
 
 class WorkerProcess:
-    """The worker `incident-bridge serve` runs next to itself, restarted should it die."""
+    """The worker `incident-bridge serve` runs next to itself, restarted should it die.
 
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
+    The first one is forked before the web process starts a thread: it shares the modules
+    already imported (copy on write), so it costs little memory and starts at once. One that
+    replaces it is a fresh interpreter (a process with threads must not fork without exec).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pid: int | None = None
         self._stopping = threading.Event()
+        self._gone = threading.Event()  # the watcher saw the last worker exit
         self._lock = threading.Lock()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _fork(self) -> int:
+        gc.freeze()  # objects made so far stay shared: the collector never writes to them
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                code = run_worker(self.settings, parent=os.getppid())
+            finally:
+                os._exit(code)
+        return pid
+
+    def _spawn(self) -> int:
         command = [sys.executable, "-m", "app.cli", "worker", "--parent", str(os.getpid())]
-        return subprocess.Popen(command)  # our own interpreter and module
+        return os.posix_spawn(sys.executable, command, os.environ)
 
     def start(self) -> None:
-        self.proc = self._spawn()
+        """Fork the worker; call before any thread starts."""
+        self.pid = self._fork()
         threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
 
     def _watch(self) -> None:
-        while not self._stopping.is_set():
-            assert self.proc is not None
-            code = self.proc.wait()
+        while True:
+            assert self.pid is not None
+            _, status = os.waitpid(self.pid, 0)
             if self._stopping.wait(1.0):  # stopping, or wait a second before starting anew
+                self._gone.set()
                 return
-            log.error("the worker process exited (%s); starting a new one", code)
+            log.error("the worker process exited (%s); starting a new one", os.waitstatus_to_exitcode(status))
             with self._lock:
                 if self._stopping.is_set():
+                    self._gone.set()
                     return
-                mark_process_dead(self.proc.pid)  # type: ignore[no-untyped-call]
-                self.proc = self._spawn()
+                mark_process_dead(self.pid)  # type: ignore[no-untyped-call]
+                self.pid = self._spawn()
 
     def signal(self, signum: int) -> None:
         with self._lock, contextlib.suppress(ProcessLookupError):
-            if self.proc is not None:
-                self.proc.send_signal(signum)
+            if self.pid is not None:
+                os.kill(self.pid, signum)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM: it finishes the sends under way; SIGKILL after `timeout` seconds."""
         self._stopping.set()
-        with self._lock:
-            proc = self.proc
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        self.signal(signal.SIGTERM)
+        if not self._gone.wait(timeout):
+            self.signal(signal.SIGKILL)
+            self._gone.wait(5.0)

@@ -139,7 +139,7 @@ class Dispatcher:
         # behind, `on_room` is called as sends finish (the worker sweeps again).
         self.room = 4 * settings.dispatch_workers
         self.on_room: Callable[[], None] | None = None
-        self._in_flight = 0
+        self._in_flight: set[int] = set()  # never two sends of one row at a time here
         self._backlog = False
         self._count_lock = threading.Lock()
 
@@ -160,7 +160,9 @@ class Dispatcher:
 
     def _start(self, notification_id: int, claimed: bool, quiet: bool) -> None:
         with self._count_lock:
-            self._in_flight += 1
+            if notification_id in self._in_flight:
+                return  # handed over and swept up at once: one send
+            self._in_flight.add(notification_id)
         (self.quiet_pool if quiet else self.pool).submit(self._guarded, notification_id, claimed)
 
     def shutdown(self) -> None:
@@ -174,23 +176,25 @@ class Dispatcher:
             log.exception("delivering notification %s failed unexpectedly", notification_id)
         finally:
             with self._count_lock:
-                self._in_flight -= 1
+                self._in_flight.discard(notification_id)
                 again = self._backlog
                 self._backlog = False
             if again and self.on_room is not None:
                 self.on_room()
 
-    def sweep(self, limit: int = 200) -> int:
+    def sweep(self, limit: int = 200, adopt: bool = False) -> int:
         """Claim what is due (new pages of other processes, retries, rows a crash left behind)
-        and send it, pages first and notices on their own queue; as much as there is room for."""
+        and send it, pages first and notices on their own queue; as much as there is room for.
+        `adopt`: also rows claimed by others (the one worker of a SQLite file, as it starts,
+        takes the pages handed to it before it listened)."""
         with self._count_lock:
-            room = min(limit, self.room - self._in_flight)
+            room = min(limit, self.room - len(self._in_flight))
         if room <= 0:
             with self._count_lock:
                 self._backlog = True
             return 0
         with self.db.session(write=True) as session:
-            due = repository.claim_due(session, self.clock(), LEASE, room)
+            due = repository.claim_due(session, self.clock(), LEASE, room, adopt)
         if len(due) == room:
             with self._count_lock:
                 self._backlog = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Escalation, Notification
@@ -13,7 +13,7 @@ from app.vocabulary import CANCELLED, DELIVERED, PAGE, PENDING, SENDING, SEVERIT
 LEASE = timedelta(seconds=60)  # how long a sender owns a page; longer than any send may take
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Notification.status == PENDING, Notification.next_attempt_at <= now),
         # A sender that crashed mid-send: its lease ran out, someone else takes over.
@@ -25,7 +25,7 @@ def claim(session: Session, notification_id: int, now: datetime, lease: timedelt
     """Take one notification for sending; None when it is not due or someone else has it."""
     claimed = session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))  # type: ignore[arg-type]
+        .where(Notification.id == notification_id, _claimable(now))
         .values(status=SENDING, claimed_until=now + lease, attempts=Notification.attempts + 1)
         .returning(Notification.id)
         .execution_options(synchronize_session=False)
@@ -36,12 +36,15 @@ def claim(session: Session, notification_id: int, now: datetime, lease: timedelt
     return row
 
 
-def claim_due(session: Session, now: datetime, lease: timedelta, limit: int) -> list[tuple[int, str]]:
+def claim_due(
+    session: Session, now: datetime, lease: timedelta, limit: int, adopt: bool = False
+) -> list[tuple[int, str]]:
     """Claim a batch of due notifications (SKIP LOCKED: replicas take different rows); their
-    ids and kinds, the oldest first."""
+    ids and kinds, the oldest first. `adopt`: rows being sent under another claim too."""
+    due = or_(_claimable(now), Notification.status == SENDING) if adopt else _claimable(now)
     rows = session.execute(
         select(Notification.id, Notification.kind)
-        .where(_claimable(now))  # type: ignore[arg-type]
+        .where(due)
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

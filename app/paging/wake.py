@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
 
 from app.db import Database
@@ -130,6 +129,11 @@ class Alarm:
         if self._socket is not None or not db.is_sqlite:
             threading.Thread(target=target, name="worker-alarm", daemon=True).start()
 
+    @property
+    def listening(self) -> bool:
+        """Whether pages are handed to this alarm (SQLite: it holds the socket)."""
+        return self._socket is not None
+
     def wait(self, timeout: float) -> bool:
         """Wait for a wake-up; True when woken, False on timeout."""
         woken = self._event.wait(timeout)
@@ -165,6 +169,8 @@ class Alarm:
             self._event.set()
 
     def _listen_postgres(self) -> None:
+        import psycopg  # only PostgreSQL deployments load the driver
+
         while not self._stopped.is_set():
             try:
                 with psycopg.connect(_libpq_url(self.db), autocommit=True) as conn:
