@@ -155,12 +155,33 @@ class EvidenceHold(BaseModel):
     regimes: list[str]
 
 
+NEXT_PAGE = "path of the page of older ones (GET it as is); null when there are none"
+
+
 class IncidentDetail(IncidentRead):
-    alerts: list[AlertRead]
-    timeline: list[EventRead]
+    alerts: list[AlertRead] = Field(description="the most recent `alerts_limit` alerts, oldest first")
+    alerts_total: int = Field(description="all alerts, those of duplicates folded into it too")
+    alerts_next: str | None = Field(description=NEXT_PAGE)
+    timeline: list[EventRead] = Field(description="the most recent `timeline_limit` entries, oldest first")
+    timeline_total: int = Field(description="all entries, hidden ones too")
+    timeline_next: str | None = Field(description=NEXT_PAGE)
     links: list[LinkRead] = []
     harm: HarmRead | None = None
     evidence_hold: EvidenceHold | None = None
+
+
+class AlertPage(BaseModel):
+    """A page of an incident's alerts, newest first."""
+
+    items: list[AlertRead]
+    next: str | None = Field(description=NEXT_PAGE)
+
+
+class EventPage(BaseModel):
+    """A page of an incident's timeline, newest first."""
+
+    items: list[EventRead]
+    next: str | None = Field(description=NEXT_PAGE)
 
 
 class IncidentPage(BaseModel):

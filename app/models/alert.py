@@ -31,4 +31,6 @@ class Alert(Base):
     __table_args__ = (
         UniqueConstraint("incident_id", "fingerprint"),
         Index("ix_alert_fingerprint_id", "fingerprint", "id"),
+        # An incident's alerts newest first, a page at a time (keyset on id).
+        Index("ix_alert_incident_id_id", "incident_id", "id"),
     )

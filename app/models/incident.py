@@ -107,7 +107,8 @@ class IncidentEvent(Base):
     starred: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     hidden: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
-    __table_args__ = (Index("ix_incident_event_incident_id_at", "incident_id", "at"),)
+    # The timeline in order of time, either way, a page at a time (keyset on at, then id).
+    __table_args__ = (Index("ix_incident_event_incident_id_at_id", "incident_id", "at", "id"),)
 
 
 class IncidentLink(Base):

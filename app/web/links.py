@@ -18,6 +18,7 @@ from app.api.deps import Runtime, RuntimeDep
 from app.db import is_unavailable, utcnow
 from app.errors import DomainError, Unavailable
 from app.flows.actions import perform
+from app.incidents import history
 from app.incidents import service as incidents
 from app.incidents.state import InvalidTransition
 from app.paging.links import LinkClaims, verify
@@ -69,7 +70,7 @@ def _page(
         incident = incidents.find(session, claims.incident_id)
         if incident is None:
             return _render(404, notice="This incident no longer exists.", error=True)
-        timeline = incidents.timeline_of(session, claims.incident_id)[-30:]
+        timeline = list(reversed(history.timeline(session, claims.incident_id, 30, None).items))
     forms = []
     if _offers(incident.status, claims.action):
         label, style = LABELS[claims.action]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.alerts import service as alerts
 from app.api.deps import CatalogDep, DatabaseDep, ReadSession, Runtime, RuntimeDep, SettingsDep, runtime
 from app.catalog.loader import Catalog
 from app.db import utcnow
 from app.errors import DomainError, Unavailable
 from app.flows import workspace as flows
 from app.flows.actions import perform
+from app.incidents import history
 from app.incidents import service as incidents
 from app.incidents.schemas import (
     ContainIn,
@@ -240,6 +240,24 @@ def _review_panel(session: Session, catalog: Catalog, row: Incident) -> ReviewPa
     return ReviewPanel(True, required, review.status, review.owner, review.due_at, late)
 
 
+# However many alerts an incident gathers, its page shows at most this many of them, and of its
+# timeline entries; an "earlier" link shows the ones before.
+PAGE_ROWS = 100
+C = TypeVar("C")
+
+
+def _cursor(before: str | None, parse: Callable[[str], C]) -> C | None:
+    """The cursor of an "earlier" link; anything else shows the latest rows."""
+    try:
+        return parse(before) if before else None
+    except ValueError:
+        return None
+
+
+def _link(path: str, query: dict[str, str]) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident_page(
     request: Request,
@@ -250,9 +268,11 @@ def incident_page(
     rt: RuntimeDep,
     db: DatabaseDep,
     hidden: bool = False,
+    alerts_before: str | None = None,
+    timeline_before: str | None = None,
 ) -> HTMLResponse:
-    """One incident: containment first, its harm, regulatory clocks and notices, alerts, timeline
-    and a form for every action."""
+    """One incident: containment first, its harm, regulatory clocks and notices, its latest alerts
+    and timeline entries (earlier ones a link away) and a form for every action."""
     if not person.may_open(incident_id):
         return _only_one_incident(request, person) or HTMLResponse(status_code=403)
     try:
@@ -260,13 +280,16 @@ def incident_page(
     except DomainError as exc:
         return render(request, "base.html", exc.status_code, notice=exc.detail, error=True, title="Not found")
     incident = IncidentRead.model_validate(row)
-    timeline = incidents.timeline_of(session, incident_id)
-    hidden_count = sum(1 for e in timeline if e.hidden)
-    if not hidden:
-        timeline = [e for e in timeline if not e.hidden]
-    alert_rows = [
-        {"alert": a, "link": safe_link(a.generator_url)} for a in alerts.of_incident(session, incident_id)
-    ]
+    shown = None if hidden else False  # hidden entries too, or only the others
+    events = history.timeline(
+        session, incident_id, PAGE_ROWS, _cursor(timeline_before, history.parse_event_cursor), shown
+    )
+    recent = history.alerts(
+        session, [incident_id], PAGE_ROWS, _cursor(alerts_before, history.parse_alert_cursor)
+    )
+    alert_rows = [{"alert": a, "link": safe_link(a.generator_url)} for a in reversed(recent.items)]
+    here = f"/incidents/{incident_id}"
+    keep = {"hidden": "1"} if hidden else {}
     runbook_id = incident.runbook.id if incident.runbook else None
     book = catalog.runbooks.get(runbook_id or "")
     roster = on_call_now(catalog.oncall, utcnow())
@@ -280,10 +303,16 @@ def incident_page(
         "incident_detail.html",
         title=f"#{incident.id} [{incident.severity}] {incident.title}",
         incident=incident,
-        timeline=timeline,
-        hidden_count=hidden_count,
+        timeline=list(reversed(events.items)),
+        timeline_total=history.count_events(session, incident_id, shown),
+        timeline_earlier=events.next and _link(here, {**keep, "timeline_before": events.next}),
+        timeline_latest=timeline_before and _link(here, keep),
+        hidden_count=history.count_events(session, incident_id, hidden=True),
         showing_hidden=hidden,
         alerts=alert_rows,
+        alerts_total=history.count_alerts(session, [incident_id]),
+        alerts_earlier=recent.next and _link(here, {**keep, "alerts_before": recent.next}),
+        alerts_latest=alerts_before and _link(here, keep),
         links=incidents.links_of(session, incident_id),
         containment=book.containment if book else [],
         runbook_url=safe_link(incident.runbook.url if incident.runbook else None),
