@@ -107,8 +107,3 @@ def seen_again(session: Session, ids: Sequence[int], times: int, now: datetime) 
     """Rows only seen again (`times` more notifications each): one UPDATE for all of them."""
     if ids:
         session.connection().execute(_REPEATS, {"ids": list(ids), "times": times, "now": now})
-
-
-def of_incident(session: Session, incident_id: int) -> list[Alert]:
-    """Every alert row of one incident, oldest first."""
-    return list(session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)))

@@ -17,8 +17,6 @@ from app.alerts import repository
 from app.alerts.schemas import AlertIn
 from app.vocabulary import FIRING, RESOLVED
 
-of_incident = repository.of_incident
-
 
 @dataclass(slots=True, eq=False)
 class StoredAlert:

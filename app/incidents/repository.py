@@ -199,16 +199,6 @@ def search(
     return list(rows), total
 
 
-def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
-    return list(
-        session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        )
-    )
-
-
 def key_events(session: Session, incident_id: int, kinds: Iterable[str], limit: int) -> list[IncidentEvent]:
     """The first `limit` entries of these kinds, or starred, not hidden, oldest first: bounded
     however many alerts the incident saw."""

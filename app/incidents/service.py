@@ -46,7 +46,6 @@ search = repository.search
 events_of_kind = repository.events_of_kind
 is_visible = repository.is_visible
 key_events = repository.key_events
-timeline_of = repository.timeline_of
 open_counts_by_model = repository.open_counts_by_model
 IncidentFilter = repository.IncidentFilter
 
