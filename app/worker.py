@@ -53,6 +53,7 @@ class Worker:
             self.client,
             lambda: instance.master_keys(secret, self.db),
         )
+        self.dispatcher.record_later()  # sends never wait for the write lock to record the last one
         self.alarm = Alarm(self.db)
         self.dispatcher.on_room = self.alarm.ring
         self.stop = threading.Event()

@@ -8,13 +8,16 @@ is taken over. Receivers can dedupe on the delivery id for that one at-least-onc
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
 import httpx
+from sqlalchemy.orm import Session
 
 from app.catalog.loader import Catalog
 from app.config import Settings
@@ -109,6 +112,20 @@ def _handled_since(incident: Incident, created_at: datetime) -> bool:
     return incident.acknowledged_at is not None and incident.acknowledged_at >= created_at
 
 
+QUEUED = "queued"  # an outcome left to the batches of `record_later`
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One send, as its outcome is recorded."""
+
+    notification_id: int
+    channel: str
+    attempts: int
+    created_at: datetime
+    error: DeliveryError | None
+
+
 class Dispatcher:
     """Delivers notifications on a small thread pool, never on the request or intake path."""
 
@@ -142,6 +159,8 @@ class Dispatcher:
         self._in_flight: set[int] = set()  # never two sends of one row at a time here
         self._backlog = False
         self._count_lock = threading.Lock()
+        self._outcomes: queue.SimpleQueue[_Attempt | None] | None = None  # see record_later
+        self._recorder: threading.Thread | None = None
 
     def notifiers(self) -> dict[str, Notifier[Any]]:
         """Every channel, built on first use (the webhook channel needs the keys)."""
@@ -168,15 +187,20 @@ class Dispatcher:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.quiet_pool.shutdown(wait=True, cancel_futures=True)
+        if self._outcomes is not None and self._recorder is not None:
+            self._outcomes.put(None)  # record what was sent, then stop
+            self._recorder.join(timeout=30)
 
     def _guarded(self, notification_id: int, claimed: bool) -> None:
+        label = None
         try:
-            self.deliver(notification_id, claimed=claimed)
+            label = self.deliver(notification_id, claimed=claimed, later=True)
         except Exception:  # the sweeper retries once the lease runs out
             log.exception("delivering notification %s failed unexpectedly", notification_id)
         finally:
             with self._count_lock:
-                self._in_flight.discard(notification_id)
+                if label != QUEUED:  # a queued outcome leaves the set once it is recorded
+                    self._in_flight.discard(notification_id)
                 again = self._backlog
                 self._backlog = False
             if again and self.on_room is not None:
@@ -202,8 +226,9 @@ class Dispatcher:
             self._start(notification_id, True, kind not in PAGING_FIRST)
         return len(due)
 
-    def deliver(self, notification_id: int, claimed: bool = False) -> str | None:
-        """Claim (unless already claimed), send, record. Returns the outcome, None if not ours."""
+    def deliver(self, notification_id: int, claimed: bool = False, later: bool = False) -> str | None:
+        """Claim (unless already claimed), send, record. Returns the outcome, None if not ours.
+        `later`: the outcome is recorded by the batches of `record_later` (answers `queued`)."""
         cfg = self.config()
         # A page this process already owns needs only a read before it goes out: on SQLite that
         # keeps it from queueing behind the intake writer for the one write lock.
@@ -243,6 +268,9 @@ class Dispatcher:
             except Exception as exc:  # a channel bug: give up on this page, the fallback takes over
                 log.exception("sending notification %s by %s failed", notification_id, channel)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
+        if later and self._outcomes is not None:
+            self._outcomes.put(_Attempt(notification_id, channel, attempts, created_at, error))
+            return QUEUED
         return self._finish(cfg, notification_id, channel, attempts, created_at, error)
 
     def _cancel(self, notification_id: int, channel: str) -> str:
@@ -271,66 +299,120 @@ class Dispatcher:
         created_at: datetime,
         error: DeliveryError | None,
     ) -> str:
-        """Record what `outcome.decide` makes of this attempt."""
+        """Record what `outcome.decide` makes of this attempt, in a transaction of its own."""
+        attempt = _Attempt(notification_id, channel, attempts, created_at, error)
+        with self.db.session(write=True) as session:
+            done = self._record(session, cfg, attempt)
+        self._recorded(attempt, *done)
+        return done[0]
+
+    def _record(self, session: Session, cfg: Catalog, attempt: _Attempt) -> tuple[str, datetime, list[int]]:
+        """Write one attempt's outcome: its label, when, and the fallback pages it started."""
+        error, channel, attempts = attempt.error, attempt.channel, attempt.attempts
         follow_up: list[int] = []
         failure: Failure | None = None if error is None else RETRYABLE if error.retryable else PERMANENT
         last_error = None if error is None else str(error)[:2000]
-        with self.db.session(write=True) as session:
-            now = self.clock()
-            row = repository.get(session, notification_id)
-            assert row is not None
-            incident = incidents.find(session, row.incident_id)
-            assert incident is not None
-            decision = outcome.decide(
-                failure,
-                kind=row.kind,
-                handled=_handled_since(incident, row.created_at),
-                attempts=attempts,
-                max_attempts=self.settings.page_max_attempts,
-                factor=self.jitter(),
-            )
-            row.last_error, row.claimed_until = last_error, None
-            match decision:
-                case Delivered():
-                    row.status, row.delivered_at = DELIVERED, now
-                    label = "delivered"
-                    if row.kind in WAKING_KINDS:
-                        record(
-                            session,
-                            incident,
-                            "notified",
-                            SYSTEM_ACTOR,
-                            now,
-                            f"{row.kind} delivered to {row.recipient} by {channel}",
-                            {"notification": row.id, "channel": channel, "recipient": row.recipient},
-                        )
-                case Cancelled():
-                    # Handled while this page was in flight: nobody needs it any more.
-                    row.status, label = CANCELLED, "cancelled"
-                case Retry(delay=delay):
-                    row.status, row.next_attempt_at, label = PENDING, now + delay, "retried"
-                case GiveUp(fall_back=fall_back):
-                    row.status, label = FAILED, "failed"
+        now = self.clock()
+        row = repository.get(session, attempt.notification_id)
+        assert row is not None
+        incident = incidents.find(session, row.incident_id)
+        assert incident is not None
+        decision = outcome.decide(
+            failure,
+            kind=row.kind,
+            handled=_handled_since(incident, row.created_at),
+            attempts=attempts,
+            max_attempts=self.settings.page_max_attempts,
+            factor=self.jitter(),
+        )
+        row.last_error, row.claimed_until = last_error, None
+        match decision:
+            case Delivered():
+                row.status, row.delivered_at = DELIVERED, now
+                label = "delivered"
+                if row.kind in WAKING_KINDS:
                     record(
                         session,
                         incident,
-                        "page_failed",
+                        "notified",
                         SYSTEM_ACTOR,
                         now,
-                        f"gave up on {row.kind} to {row.recipient} by {channel} after {attempts} "
-                        f"attempt(s): {error}",
+                        f"{row.kind} delivered to {row.recipient} by {channel}",
                         {"notification": row.id, "channel": channel, "recipient": row.recipient},
                     )
-                    if fall_back:
-                        extra = service.fallback(session, cfg.oncall, row, incident, now)
-                        session.flush()
-                        follow_up = [n.id for n in extra]
-                case _:
-                    assert_never(decision)
-        metrics.NOTIFICATIONS.labels(channel, label).inc()
+            case Cancelled():
+                # Handled while this page was in flight: nobody needs it any more.
+                row.status, label = CANCELLED, "cancelled"
+            case Retry(delay=delay):
+                row.status, row.next_attempt_at, label = PENDING, now + delay, "retried"
+            case GiveUp(fall_back=fall_back):
+                row.status, label = FAILED, "failed"
+                record(
+                    session,
+                    incident,
+                    "page_failed",
+                    SYSTEM_ACTOR,
+                    now,
+                    f"gave up on {row.kind} to {row.recipient} by {channel} after {attempts} "
+                    f"attempt(s): {error}",
+                    {"notification": row.id, "channel": channel, "recipient": row.recipient},
+                )
+                if fall_back:
+                    extra = service.fallback(session, cfg.oncall, row, incident, now)
+                    session.flush()
+                    follow_up = [n.id for n in extra]
+            case _:
+                assert_never(decision)
+        return label, now, follow_up
+
+    def _recorded(self, attempt: _Attempt, label: str, now: datetime, follow_up: list[int]) -> None:
+        """After the outcome is committed: count it, log a failure, send the fallback pages."""
+        metrics.NOTIFICATIONS.labels(attempt.channel, label).inc()
         if label == "delivered":
-            metrics.DELIVERY_SECONDS.labels(channel).observe(max(0.0, (now - created_at).total_seconds()))
-        elif error is not None:
-            log.warning("notification %s by %s %s: %s", notification_id, channel, label, error)
+            seconds = max(0.0, (now - attempt.created_at).total_seconds())
+            metrics.DELIVERY_SECONDS.labels(attempt.channel).observe(seconds)
+        elif attempt.error is not None:
+            log.warning(
+                "notification %s by %s %s: %s", attempt.notification_id, attempt.channel, label, attempt.error
+            )
         self.submit(follow_up)
-        return label
+
+    def record_later(self) -> None:
+        """Record the outcomes of this dispatcher's sends in batches, on a thread of their own,
+        so the next sends never wait for the database's write lock (the worker on SQLite)."""
+        self._outcomes = queue.SimpleQueue()
+        self._recorder = threading.Thread(target=self._record_batches, name="outcomes", daemon=True)
+        self._recorder.start()
+
+    def _record_batches(self) -> None:
+        assert self._outcomes is not None
+        stop = False
+        while not stop:
+            batch: list[_Attempt] = []
+            first = self._outcomes.get()
+            stop = first is None
+            if first is not None:
+                batch.append(first)
+            while len(batch) < 200 and not stop:
+                try:
+                    more = self._outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    batch.append(more)
+            if not batch:
+                continue
+            try:
+                cfg = self.config()
+                with self.db.session(write=True) as session:
+                    done = [self._record(session, cfg, attempt) for attempt in batch]
+            except Exception:  # the rows stay claimed; once the claim runs out they are resent
+                log.exception("could not record the outcome of %d sends", len(batch))
+                done = []
+            for attempt, outcome_of in zip(batch, done, strict=False):
+                self._recorded(attempt, *outcome_of)
+            with self._count_lock:
+                for attempt in batch:
+                    self._in_flight.discard(attempt.notification_id)
