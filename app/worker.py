@@ -8,6 +8,7 @@ every row before they send it, so any number of them (and replicas) send each pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -51,7 +52,7 @@ class Worker:
             lambda: self.catalog.current,
             settings,
             self.client,
-            lambda: instance.master_keys(secret, self.db),
+            functools.cache(lambda: instance.master_keys(secret, self.db)),  # read once, when first needed
         )
         self.dispatcher.record_later()  # sends never wait for the write lock to record the last one
         self.alarm = Alarm(self.db)
