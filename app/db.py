@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,9 @@ def normalize_url(raw: str) -> URL:
     return url
 
 
+WRITE_LOCK_WAIT = 10.0  # seconds a SQLite writer waits for another process to commit
+
+
 def _sqlite_setup(engine: Engine, immediate: bool) -> None:
     """WAL for concurrent readers; BEGIN IMMEDIATE on the writer so read-then-write never races."""
 
@@ -80,14 +84,31 @@ def _sqlite_setup(engine: Engine, immediate: bool) -> None:
         # acknowledged. Group commit pays this fsync once per batch, not once per request.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # A writer waits for the write lock in `_on_begin`, not in SQLite's busy handler, whose
+        # naps grow to 100 ms: with a worker process writing too, they were most of a webhook's
+        # answer time.
+        cursor.execute(f"PRAGMA busy_timeout={1 if immediate else 10000}")
         cursor.close()
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    if not immediate:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    def _on_begin_immediate(conn: Any) -> None:
+        deadline = time.monotonic() + WRITE_LOCK_WAIT
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0005)  # another process writes: look again very soon
 
 
 def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -423,3 +424,13 @@ def count_events(session: Session, incident_id: int, hidden: bool | None = None)
 def insert_events(session: Session, lines: Sequence[dict[str, Any]]) -> None:
     """Timeline lines in one statement (the columns of IncidentEvent but id)."""
     session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
+
+
+def touch(session: Session, incident_ids: Iterable[int], at: datetime) -> None:
+    """Mark these incidents as changed at `at` (never back in time)."""
+    session.execute(
+        update(Incident)
+        .where(Incident.id.in_(list(incident_ids)), Incident.updated_at < at)
+        .values(updated_at=at)
+        .execution_options(synchronize_session=False)
+    )

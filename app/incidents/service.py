@@ -100,8 +100,25 @@ def record(
 ) -> IncidentEvent:
     """Append one line to the incident's timeline. In a batch that buffers its timeline
     (`timeline.start`), the line is kept for one insert and the event returned is not stored."""
-    values = {
-        "incident_id": incident.id,
+    values = line(incident.id, kind, actor, at, message, data)
+    incident.updated_at = at
+    event = IncidentEvent(**values)
+    if not timeline.add(session, values):
+        session.add(event)
+    return event
+
+
+def line(
+    incident_id: int,
+    kind: str,
+    actor: str,
+    at: datetime,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One timeline line as `add_lines` writes it (for incidents not loaded)."""
+    return {
+        "incident_id": incident_id,
         "at": at,
         "kind": kind,
         "actor": actor,
@@ -110,11 +127,13 @@ def record(
         "starred": False,
         "hidden": False,
     }
-    incident.updated_at = at
-    event = IncidentEvent(**values)
-    if not timeline.add(session, values):
-        session.add(event)
-    return event
+
+
+def add_lines(session: Session, lines: list[dict[str, Any]]) -> None:
+    """Append these lines in one statement, and note the change on their incidents."""
+    if lines:
+        repository.insert_events(session, lines)
+        repository.touch(session, {ln["incident_id"] for ln in lines}, max(ln["at"] for ln in lines))
 
 
 def incident_title(labels: dict[str, str], annotations: dict[str, str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def _handled_since(incident: Incident, created_at: datetime) -> bool:
 
 
 QUEUED = "queued"  # an outcome left to the batches of `record_later`
+RECORD_LINGER = 0.05  # seconds a batch of outcomes waits for more before it is written
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,14 @@ class _Attempt:
     attempts: int
     created_at: datetime
     error: DeliveryError | None
+    sent: _Sent | None = None  # what a delivery writes on the timeline
+
+
+@dataclass(frozen=True)
+class _Sent:
+    incident_id: int
+    kind: str
+    recipient: str
 
 
 class Dispatcher:
@@ -246,6 +256,7 @@ class Dispatcher:
             assert incident is not None
             handled = row.kind in WAKING_KINDS and _handled_since(incident, row.created_at)
             channel, attempts, created_at = row.channel, row.attempts, row.created_at
+            sent = _Sent(row.incident_id, row.kind, row.recipient)
             error: DeliveryError | None = None
             contact: Contact | None = None
             message: Message | None = None
@@ -269,7 +280,7 @@ class Dispatcher:
                 log.exception("sending notification %s by %s failed", notification_id, channel)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         if later and self._outcomes is not None:
-            self._outcomes.put(_Attempt(notification_id, channel, attempts, created_at, error))
+            self._outcomes.put(_Attempt(notification_id, channel, attempts, created_at, error, sent))
             return QUEUED
         return self._finish(cfg, notification_id, channel, attempts, created_at, error)
 
@@ -384,6 +395,32 @@ class Dispatcher:
         self._recorder = threading.Thread(target=self._record_batches, name="outcomes", daemon=True)
         self._recorder.start()
 
+    def _record_delivered(self, session: Session, delivered: list[_Attempt]) -> datetime:
+        """Deliveries need no decision: a few bulk statements record them all, so the write
+        lock is held for as short a time as can be."""
+        now = self.clock()
+        repository.mark_delivered(session, [a.notification_id for a in delivered], now)
+        lines = []
+        for a in delivered:
+            assert a.sent is not None
+            if a.sent.kind in WAKING_KINDS:
+                lines.append(
+                    incidents.line(
+                        a.sent.incident_id,
+                        "notified",
+                        SYSTEM_ACTOR,
+                        now,
+                        f"{a.sent.kind} delivered to {a.sent.recipient} by {a.channel}",
+                        {
+                            "notification": a.notification_id,
+                            "channel": a.channel,
+                            "recipient": a.sent.recipient,
+                        },
+                    )
+                )
+        incidents.add_lines(session, lines)
+        return now
+
     def _record_batches(self) -> None:
         assert self._outcomes is not None
         stop = False
@@ -391,6 +428,8 @@ class Dispatcher:
             batch: list[_Attempt] = []
             first = self._outcomes.get()
             stop = first is None
+            if not stop:
+                time.sleep(RECORD_LINGER)  # let a few more sends finish: one transaction for them
             if first is not None:
                 batch.append(first)
             while len(batch) < 200 and not stop:
@@ -404,14 +443,19 @@ class Dispatcher:
                     batch.append(more)
             if not batch:
                 continue
+            delivered = [a for a in batch if a.error is None and a.sent is not None]
+            others = [a for a in batch if a.error is not None or a.sent is None]
             try:
                 cfg = self.config()
                 with self.db.session(write=True) as session:
-                    done = [self._record(session, cfg, attempt) for attempt in batch]
+                    now = self._record_delivered(session, delivered)
+                    done = [self._record(session, cfg, attempt) for attempt in others]
             except Exception:  # the rows stay claimed; once the claim runs out they are resent
                 log.exception("could not record the outcome of %d sends", len(batch))
-                done = []
-            for attempt, outcome_of in zip(batch, done, strict=False):
+                delivered, others, done = [], [], []
+            for attempt in delivered:
+                self._recorded(attempt, "delivered", now, [])
+            for attempt, outcome_of in zip(others, done, strict=True):
                 self._recorded(attempt, *outcome_of)
             with self._count_lock:
                 for attempt in batch:

@@ -36,6 +36,17 @@ def claim(session: Session, notification_id: int, now: datetime, lease: timedelt
     return row
 
 
+def mark_delivered(session: Session, ids: list[int], now: datetime) -> None:
+    """These notifications went out (those still claimed: not taken over meanwhile)."""
+    if ids:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.status == SENDING)
+            .values(status=DELIVERED, delivered_at=now, last_error=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def claim_due(
     session: Session, now: datetime, lease: timedelta, limit: int, adopt: bool = False
 ) -> list[tuple[int, str]]:
