@@ -69,7 +69,8 @@ def latest_by_fingerprint(session: Session, fingerprints: set[str]) -> list[Row[
 def in_incident(session: Session, incident_id: int, fingerprint: str) -> Row[Any] | None:
     """The row of this fingerprint inside one incident, if it has one (the LEAN columns)."""
     query = select(*LEAN).where(TABLE.c.incident_id == incident_id, TABLE.c.fingerprint == fingerprint)
-    return session.execute(query).tuples().first()  # type: ignore[return-value]
+    found: Row[Any] | None = session.execute(query).first()  # type: ignore[assignment]
+    return found
 
 
 def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
