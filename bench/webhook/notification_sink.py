@@ -1,18 +1,21 @@
 """A local sink for the pages incident-bridge sends while it is benchmarked.
 
-The service pages on-call people when incidents open (Slack, PagerDuty, webhooks, email).
-bench/webhook_bench.py points every such destination at this process, on 127.0.0.1, so the
-paging work is part of the measurement and nothing leaves the machine. It answers every HTTP
-request with 202 and accepts every SMTP message, and counts them:
+The service pages on-call people when incidents open (Slack, PagerDuty, webhooks, email). The
+benchmark points every such destination at this process, on 127.0.0.1, so the paging work is
+part of the measurement and nothing leaves the machine. It answers every HTTP request with 202
+and accepts every SMTP message, and counts them:
 
-    python bench/notification_sink.py --http-port 9301 --smtp-port 9302
+    .venv/bin/python bench/webhook/notification_sink.py --http-port 9301 --smtp-port 9302
     curl http://127.0.0.1:9301/-/count     # {"http": 12, "smtp": 3}
 
-It also notes when each HTTP page arrived (time.time(), the clock the benchmark reads too),
-its channel and the incident it is about, for the page-latency measurement:
+It also notes what each page is (time.time(), the clock the benchmark reads too), for the
+page-latency and storm measurements: the incident it is about, its channel, its kind (page,
+severity, acknowledge, resolve, communication... read from the webhook's `event`, the subject
+line of Slack and email, PagerDuty's event_action), the contact it went to (the request path,
+which keeps the original host and path, or the email recipient) and its delivery id:
 
     curl 'http://127.0.0.1:9301/-/arrivals?since=1790000000.5'
-    # {"now": ..., "arrivals": [[1790000000.61, 42, "webhook"], [1790000000.62, 42, "slack"]]}
+    # {"now": ..., "arrivals": [[1790000000.61, 42, "webhook", "page", "/127.0.0.1/alice", "d1b2..."]]}
 """
 
 from __future__ import annotations
@@ -24,15 +27,25 @@ import binascii
 import json
 import re
 import time
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+try:
+    from app.paging.message import SUBJECT_PREFIX
+except ImportError:  # the sink still runs when the service's code does not import
+    SUBJECT_PREFIX = {"page": ""}
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
 # The signed action links of a page (/a/<base64 JSON claims>.<mac>) name the incident as "i".
 _ACTION_LINK = re.compile(r"/a/([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+")
+_REFERENCES = re.compile(r"<incident-(\d+)@")
 _ACCEPTED = b'{"status":"success","message":"Event processed","ok":true}'
 counts = {"http": 0, "smtp": 0}
-arrivals: list[tuple[float, int | None, str]] = []  # (time.time(), incident id, channel)
+# (time.time(), incident id, channel, kind, contact, delivery id)
+Arrival = tuple[float, int | None, str, str, str, str]
+arrivals: list[Arrival] = []
 
 
 def _response(status: str, body: bytes) -> bytes:
@@ -52,22 +65,44 @@ def _link_incident(text: str) -> int | None:
         return None
 
 
-def page_of(body: bytes) -> tuple[int | None, str]:
-    """The incident a page is about and its channel, from the body the service sent."""
+def kind_of_subject(subject: str) -> str:
+    """The notification kind a subject line (email, Slack header) starts with; a page has none."""
+    for kind, prefix in SUBJECT_PREFIX.items():
+        if prefix and subject.startswith(prefix):
+            return kind
+    return "page" if subject.startswith("[") else "other"
+
+
+def page_of(body: bytes) -> tuple[int | None, str, str, str]:
+    """The incident an HTTP page is about, its channel, kind and delivery id."""
     try:
         data: Any = json.loads(body)
     except ValueError:
-        return None, "other"
+        return None, "other", "other", ""
     if not isinstance(data, dict):
-        return None, "other"
+        return None, "other", "other", ""
     if isinstance(data.get("incident"), dict):  # generic webhook
-        return data["incident"].get("id"), "webhook"
-    if "routing_key" in data:  # PagerDuty Events API v2
+        return data["incident"].get("id"), "webhook", str(data.get("event")), str(data.get("delivery_id"))
+    if "routing_key" in data:  # PagerDuty Events API v2: every waking kind is a trigger
         details = (data.get("payload") or {}).get("custom_details") or {}
-        return details.get("incident_id") or _link_incident(body.decode(errors="replace")), "pagerduty"
+        incident = details.get("incident_id") or _link_incident(body.decode(errors="replace"))
+        action = data.get("event_action")
+        return incident, "pagerduty", "page" if action == "trigger" else str(action), ""
     if "blocks" in data:  # Slack: the incident is only in the action links
-        return _link_incident(body.decode(errors="replace")), "slack"
-    return None, "other"
+        blocks = data.get("blocks") or [{}]
+        header = ((blocks[0] or {}).get("text") or {}).get("text", "")
+        return _link_incident(body.decode(errors="replace")), "slack", kind_of_subject(header), ""
+    return None, "other", "other", ""
+
+
+def mail_of(data: bytes, recipients: list[str]) -> Arrival:
+    """What an email page is: incident from its References, kind from its subject."""
+    mail = BytesParser(policy=default_policy).parsebytes(data, headersonly=True)
+    match = _REFERENCES.search(str(mail.get("References", "")))
+    incident = int(match.group(1)) if match else None
+    kind = kind_of_subject(str(mail.get("Subject", "")))
+    delivery = str(mail.get("X-Incident-Bridge-Delivery", ""))
+    return time.time(), incident, "email", kind, ",".join(recipients), delivery
 
 
 def _arrivals_since(target: bytes) -> bytes:
@@ -92,7 +127,9 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
                 writer.write(_response("200 OK", b'{"ready":true}'))
             else:
                 counts["http"] += 1
-                arrivals.append((arrived, *page_of(body)))
+                incident, channel, kind, delivery = page_of(body)
+                path = urlsplit(target.decode(errors="replace")).path
+                arrivals.append((arrived, incident, channel, kind, path, delivery))
                 writer.write(_response("202 Accepted", _ACCEPTED))
             await writer.drain()
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
@@ -104,6 +141,7 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
 async def serve_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Just enough SMTP for smtplib: greet, accept every command, swallow DATA."""
     writer.write(b"220 bench-sink ESMTP\r\n")
+    recipients: list[str] = []
     try:
         while True:
             line = await reader.readline()
@@ -112,11 +150,19 @@ async def serve_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             verb = line[:4].upper()
             if verb == b"EHLO":
                 writer.write(b"250-bench-sink\r\n250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                recipients.append(line[8:].strip().strip(b"<>").decode(errors="replace"))
+                writer.write(b"250 ok\r\n")
             elif verb == b"DATA":
                 writer.write(b"354 go ahead\r\n")
                 await writer.drain()
-                await reader.readuntil(b"\r\n.\r\n")
+                data = await reader.readuntil(b"\r\n.\r\n")
                 counts["smtp"] += 1
+                try:
+                    arrivals.append(mail_of(data, recipients))
+                except (ValueError, TypeError):
+                    arrivals.append((time.time(), None, "email", "other", ",".join(recipients), ""))
+                recipients = []
                 writer.write(b"250 accepted\r\n")
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")

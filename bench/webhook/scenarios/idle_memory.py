@@ -1,0 +1,97 @@
+"""Idle memory: resident memory of the serve process and its children after start-up and one
+webhook (a new incident, paged), before any load. Target: under 120 MB, summed.
+
+The reading is taken once the webhook's page has reached the sink (so whatever process sends
+pages is up and has sent one), and 1 s later; without paging, 1 s after the answer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from .. import page_probe
+from ..common import WEBHOOK_PATH
+from ..report import Results, Section, per_run, worst
+from ..sampling import ProcessMemory, describe, total_mb, tree_memory
+from ..servers import Bridge, Server
+from ..targets import IDLE_RSS_MB, Check
+
+SETTLE_SECONDS = 1.0  # after the page arrived
+PAGE_WAIT = 90.0  # seconds the page may take at most
+
+
+@dataclass
+class IdleMemory:
+    processes: list[ProcessMemory]
+    startup_seconds: float
+    webhook_status: int
+    page_seconds: float | None  # from the webhook's answer to its page at the sink
+    parse_only: list[ProcessMemory] | None  # the parse-only app of the same run, for reference
+
+    @property
+    def total_mb(self) -> float:
+        return total_mb(self.processes)
+
+
+def measure(bridge: Bridge, parse_only: Server | None, run: int) -> IdleMemory:
+    body = page_probe.probe_body(f"idle-memory-probe-{bridge.db}-{run}")
+    headers = {"Content-Type": "application/json", "User-Agent": "Alertmanager/0.25.0"}
+    answer = httpx.post(f"{bridge.server.base_url}{WEBHOOK_PATH}", content=body, headers=headers, timeout=30)
+    acked = time.time()
+    page_seconds = None
+    incidents = answer.json().get("incidents") if answer.is_success else None
+    while bridge.sink_url and incidents and time.time() < acked + PAGE_WAIT:
+        _, got = page_probe.arrivals(bridge.sink_url, acked - 1.0)
+        arrived = [a[0] for a in got if a[1] == incidents[0] and a[3] == "page"]
+        if arrived:
+            page_seconds = min(arrived) - acked
+            break
+        time.sleep(0.05)
+    time.sleep(SETTLE_SECONDS)
+    return IdleMemory(
+        processes=tree_memory(bridge.server.pid),
+        startup_seconds=bridge.startup_seconds,
+        webhook_status=answer.status_code,
+        page_seconds=page_seconds,
+        parse_only=tree_memory(parse_only.pid) if parse_only else None,
+    )
+
+
+def summarize(results: Results) -> Section:
+    section = Section("Idle memory: RSS after start-up and one webhook, serve process and its children")
+    for db in results.dbs:
+        runs: list[IdleMemory] = results.of("idle-memory", db)
+        if not runs:
+            continue
+        w = worst(runs, lambda m: m.total_mb, higher_is_worse=True)
+        reference = (
+            f" = {w.total_mb / total_mb(w.parse_only):.2f}x the parse-only app's "
+            f"{total_mb(w.parse_only):.1f} MB"
+            if w.parse_only
+            else ""
+        )
+        section.add(
+            f"  bridge-{db:<11} {w.total_mb:.1f} MB{reference}; {len(w.processes)} process(es): "
+            f"{describe(w.processes)}; ready {w.startup_seconds:.1f} s after start, "
+            + (
+                f"first page {w.page_seconds:.2f} s after its webhook's answer"
+                if w.page_seconds is not None
+                else "no page seen"
+            )
+            + per_run([f"{m.total_mb:.1f} MB" for m in runs])
+        )
+        failed = [m.webhook_status for m in runs if not 200 <= m.webhook_status <= 299]
+        if failed:
+            section.add(f"  {'':<18} the webhook before the reading was answered {failed}")
+        section.checks.append(
+            Check(
+                "idle-memory",
+                f"RSS < {IDLE_RSS_MB:.0f} MB (sum over processes)",
+                db,
+                f"{w.total_mb:.1f} MB",
+                w.total_mb < IDLE_RSS_MB and not failed,
+            )
+        )
+    return section
