@@ -166,7 +166,8 @@ class Dispatcher:
         # behind, `on_room` is called as sends finish (the worker sweeps again).
         self.room = 4 * settings.dispatch_workers
         self.on_room: Callable[[], None] | None = None
-        self._in_flight: set[int] = set()  # never two sends of one row at a time here
+        self._in_flight: set[int] = set()  # sent or sending, not yet recorded: never sent twice
+        self._sending = 0  # sends under way: what a sweep makes room for
         self._backlog = False
         self._count_lock = threading.Lock()
         self._outcomes: queue.SimpleQueue[_Attempt | None] | None = None  # see record_later
@@ -192,6 +193,7 @@ class Dispatcher:
             if notification_id in self._in_flight:
                 return  # handed over and swept up at once: one send
             self._in_flight.add(notification_id)
+            self._sending += 1
         (self.quiet_pool if quiet else self.pool).submit(self._guarded, notification_id, claimed)
 
     def shutdown(self) -> None:
@@ -209,11 +211,12 @@ class Dispatcher:
             log.exception("delivering notification %s failed unexpectedly", notification_id)
         finally:
             with self._count_lock:
+                self._sending -= 1
                 if label != QUEUED:  # a queued outcome leaves the set once it is recorded
                     self._in_flight.discard(notification_id)
                 again = self._backlog
                 self._backlog = False
-            if again and self.on_room is not None:
+            if again and self.on_room is not None:  # a sweep left rows behind: there is room now
                 self.on_room()
 
     def sweep(self, limit: int = 200, adopt: bool = False) -> int:
@@ -222,7 +225,7 @@ class Dispatcher:
         `adopt`: also rows claimed by others (the one worker of a SQLite file, as it starts,
         takes the pages handed to it before it listened)."""
         with self._count_lock:
-            room = min(limit, self.room - len(self._in_flight))
+            room = min(limit, self.room - self._sending)
         if room <= 0:
             with self._count_lock:
                 self._backlog = True
@@ -458,5 +461,4 @@ class Dispatcher:
             for attempt, outcome_of in zip(others, done, strict=True):
                 self._recorded(attempt, *outcome_of)
             with self._count_lock:
-                for attempt in batch:
-                    self._in_flight.discard(attempt.notification_id)
+                self._in_flight.difference_update(attempt.notification_id for attempt in batch)
