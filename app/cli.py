@@ -98,6 +98,16 @@ def serve(host: str, port: int, workers: str) -> int:
         worker.start()  # forked now: no thread has started yet
         holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
     install_sighup(holder)
+
+    def stop(_signum: int, _frame: object) -> None:
+        # uvicorn handles SIGTERM and SIGINT while it serves, then raises them again once it has
+        # shut down: they end up here, and the worker stops before this process does.
+        if worker is not None:
+            worker.stop()
+        raise SystemExit(0)  # a clean stop, asked for
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
     finally:

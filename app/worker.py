@@ -33,6 +33,7 @@ from app.paging.jobs import start_scheduler
 from app.paging.wake import Alarm
 
 log = logging.getLogger("incident_bridge.worker")
+ADOPT_MAX = 2000  # pages a starting worker adopts at once (more: they wait for their claim to end)
 
 
 class Worker:
@@ -83,16 +84,16 @@ class Worker:
         )
         log.info("incident-bridge worker %s started", __version__)
         swept = 0.0  # when this loop last looked at the outbox
-        if db.is_sqlite and self.alarm.listening:
-            # The one worker of this file: pages handed over before it listened are its own.
-            self._sweep(adopt=True)
-            self._sweep()
+        self._sweep()
         try:
             while not self.stop.is_set():
                 self.alarm.wait(settings.sweep_interval_seconds)
                 if parent is not None and os.getppid() != parent:
                     log.warning("the web process is gone; the worker stops")
                     break
+                if self.alarm.adopting():
+                    # The one worker of this file: pages handed over before it listened are its own.
+                    self._sweep(adopt=True)
                 handed = self.alarm.take()
                 for quiet, ids in handed:  # born claimed for this worker: sent without a write
                     self.dispatcher.submit(ids, quiet=quiet)
@@ -112,7 +113,7 @@ class Worker:
         """Sweep until nothing more is due (adopting: once, before anything is in flight)."""
         try:
             if adopt:
-                self.dispatcher.sweep(adopt=True)
+                self.dispatcher.sweep(limit=ADOPT_MAX, adopt=True)
                 return
             while not self.stop.is_set() and self.dispatcher.sweep() > 0:
                 pass

@@ -225,7 +225,8 @@ class Dispatcher:
         `adopt`: also rows claimed by others (the one worker of a SQLite file, as it starts,
         takes the pages handed to it before it listened)."""
         with self._count_lock:
-            room = min(limit, self.room - self._sending)
+            # Adopting (a worker starting) takes everything handed over at once: up to `limit`.
+            room = limit if adopt else min(limit, self.room - self._sending)
         if room <= 0:
             with self._count_lock:
                 self._backlog = True

@@ -25,6 +25,7 @@ from app.db import Database
 log = logging.getLogger(__name__)
 CHANNEL = "incident_bridge_outbox"  # the PostgreSQL NOTIFY channel
 PER_DATAGRAM = 1000  # ids in one datagram
+HAND_OVER_WAIT = 5.0  # seconds a datagram may wait for room in a busy worker's queue
 PAGES, QUIET = b"p", b"q"  # a datagram's first byte: pages first, or notices behind them
 
 
@@ -48,15 +49,21 @@ class Waker:
         self._closed = False
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._handing: list[tuple[bool, list[int]]] = []  # (quiet, ids) not yet handed over
+        self._lock = threading.Lock()
         if db.is_sqlite:
+            # A datagram waits for room in the worker's queue (a blocking send, on a thread of
+            # its own), and ids committed meanwhile are merged into the next one.
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self._socket.setblocking(False)
+            self._socket.settimeout(HAND_OVER_WAIT)
             self._name = socket_name(db)
+            loop = self._hand_over_loop
         else:
             # NOTIFY costs a round trip: one thread sends it, and wake-ups that arrive while it
             # is on its way are folded into the next one.
-            self._thread = threading.Thread(target=self._notify_loop, name="wake-workers", daemon=True)
-            self._thread.start()
+            loop = self._notify_loop
+        self._thread = threading.Thread(target=loop, name="wake-workers", daemon=True)
+        self._thread.start()
 
     def submit(self, ids: Iterable[int], quiet: bool = False) -> None:
         """Committed notifications are waiting: hand them to the worker, or wake the workers
@@ -64,14 +71,28 @@ class Waker:
         wanted = list(ids)
         if not wanted:
             return
-        if self._socket is None:
-            self._wanted.set()
-            return
-        kind = QUIET if quiet else PAGES
-        for start in range(0, len(wanted), PER_DATAGRAM):
-            text = ",".join(str(i) for i in wanted[start : start + PER_DATAGRAM])
-            with contextlib.suppress(OSError):  # no worker listening: the sweep sends them
-                self._socket.sendto(kind + text.encode(), self._name)
+        if self._socket is not None:
+            with self._lock:
+                self._handing.append((quiet, wanted))
+        self._wanted.set()
+
+    def _hand_over_loop(self) -> None:
+        assert self._socket is not None
+        while True:
+            self._wanted.wait()
+            if self._closed:
+                return
+            self._wanted.clear()
+            with self._lock:
+                handing, self._handing = self._handing, []
+            for quiet in (False, True):  # pages first
+                ids = [i for q, batch in handing if q == quiet for i in batch]
+                for start in range(0, len(ids), PER_DATAGRAM):
+                    text = ",".join(str(i) for i in ids[start : start + PER_DATAGRAM])
+                    try:
+                        self._socket.sendto((QUIET if quiet else PAGES) + text.encode(), self._name)
+                    except OSError as exc:  # no worker listens: it adopts them when it starts
+                        log.debug("could not hand %d notification(s) to the worker: %s", len(ids), exc)
 
     def wake(self) -> None:
         """Wake the workers to look at the outbox (hands nothing over)."""
@@ -113,21 +134,42 @@ class Alarm:
         self._handed: list[tuple[bool, list[int]]] = []  # (quiet, ids) not yet taken
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
-        target = self._listen_socket if db.is_sqlite else self._listen_postgres
-        if db.is_sqlite:
-            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self._socket.settimeout(1.0)
-            try:
-                self._socket.bind(socket_name(db))
-            except OSError:
-                log.warning(
-                    "another worker already listens for pages on this database; this one "
-                    "claims them at every sweep instead"
-                )
-                self._socket.close()
-                self._socket = None
-        if self._socket is not None or not db.is_sqlite:
-            threading.Thread(target=target, name="worker-alarm", daemon=True).start()
+        self._adopt = False  # it has just started to listen: what was handed before is its own
+        if not db.is_sqlite:
+            threading.Thread(target=self._listen_postgres, name="worker-alarm", daemon=True).start()
+        elif not self._bind():
+            log.warning(
+                "another worker listens for pages on this database; this one claims them at "
+                "every sweep, and listens once the other is gone"
+            )
+            threading.Thread(target=self._bind_later, name="worker-alarm", daemon=True).start()
+
+    def _bind(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.settimeout(1.0)
+        try:
+            sock.bind(socket_name(self.db))
+        except OSError:
+            sock.close()
+            return False
+        self._socket, self._adopt = sock, True
+        threading.Thread(target=self._listen_socket, name="worker-alarm", daemon=True).start()
+        self._event.set()  # adopt at once
+        return True
+
+    def _bind_later(self) -> None:
+        while not self._stopped.wait(1.0):
+            if self._bind():
+                log.info("this worker now listens for the pages of this database")
+                self._event.set()
+                return
+
+    def adopting(self) -> bool:
+        """True once after this alarm started to listen (SQLite): the caller adopts the pages
+        handed over before."""
+        with self._lock:
+            adopt, self._adopt = self._adopt, False
+        return adopt
 
     @property
     def listening(self) -> bool:
