@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -43,6 +44,7 @@ from app.instance.keys import Keys
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
+from app.paging.notifiers import build_notifiers
 from app.paging.wake import Waker
 from app.reviews import metrics as review_metrics
 from app.stats import metrics as stats_metrics
@@ -132,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             after_commit=committed,
         )
         rt.db, rt.writer, rt.dispatcher = db, writer, sender
+        own = functools.cache(lambda: build_notifiers(settings, client, rt.keys))
+        rt.channels = sender.notifiers if isinstance(sender, Dispatcher) else own
         incident_metrics.watch(db)
         paging_metrics.watch(db)
         communication_metrics.watch(db)

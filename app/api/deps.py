@@ -38,6 +38,9 @@ class Runtime:
     # Where the per-purpose keys come from (BRIDGE_SECRET_KEY, or the generated key in the
     # database); asked once, when first needed, so a replica may start while the database is down.
     key_source: Callable[[], Keys] | None = None
+    # The channels this process can send through itself (sign-in links go from the web process
+    # whoever sends the pages); None before the app started.
+    channels: Callable[[], dict[str, Any]] | None = None
     _keys: Keys | None = field(default=None, repr=False)
     _keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

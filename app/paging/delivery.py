@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, assert_never
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.catalog.loader import Catalog
@@ -115,6 +116,13 @@ def _handled_since(incident: Incident, created_at: datetime) -> bool:
 
 QUEUED = "queued"  # an outcome left to the batches of `record_later`
 RECORD_LINGER = 0.05  # seconds a batch of outcomes waits for more before it is written
+RECORD_TRIES = 3  # a batch of outcomes that deadlocked with another worker is written again
+
+
+def _conflict(exc: DBAPIError) -> bool:
+    """A deadlock or serialization failure (PostgreSQL), or a locked SQLite file."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "locked" in str(exc.orig)
 
 
 @dataclass(frozen=True)
@@ -449,14 +457,24 @@ class Dispatcher:
                 continue
             delivered = [a for a in batch if a.error is None and a.sent is not None]
             others = [a for a in batch if a.error is not None or a.sent is None]
-            try:
-                cfg = self.config()
-                with self.db.session(write=True) as session:
-                    now = self._record_delivered(session, delivered)
-                    done = [self._record(session, cfg, attempt) for attempt in others]
-            except Exception:  # the rows stay claimed; once the claim runs out they are resent
-                log.exception("could not record the outcome of %d sends", len(batch))
+            # In incident order: two workers recording at once lock incidents in one order.
+            others.sort(key=lambda a: (a.sent.incident_id if a.sent else 0, a.notification_id))
+            for attempt_no in range(1, RECORD_TRIES + 1):
+                try:
+                    cfg = self.config()
+                    with self.db.session(write=True) as session:
+                        now = self._record_delivered(session, delivered)
+                        done = [self._record(session, cfg, attempt) for attempt in others]
+                    break
+                except DBAPIError as exc:  # a deadlock with another worker: try again
+                    if attempt_no < RECORD_TRIES and _conflict(exc):
+                        log.info("recording outcomes conflicted with another writer, again: %s", exc.orig)
+                        continue
+                    log.exception("could not record the outcome of %d sends", len(batch))
+                except Exception:  # the rows stay claimed; once the claim runs out they are resent
+                    log.exception("could not record the outcome of %d sends", len(batch))
                 delivered, others, done = [], [], []
+                break
             for attempt in delivered:
                 self._recorded(attempt, "delivered", now, [])
             for attempt, outcome_of in zip(others, done, strict=True):

@@ -41,7 +41,7 @@ def mark_delivered(session: Session, ids: list[int], now: datetime) -> None:
     if ids:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(ids), Notification.status == SENDING)
+            .where(Notification.id.in_(sorted(ids)), Notification.status == SENDING)
             .values(status=DELIVERED, delivered_at=now, last_error=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         )

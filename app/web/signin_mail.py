@@ -76,10 +76,7 @@ def _message(person: str, url: str) -> Message:
 
 def send_sign_in_link(rt: Runtime, person: PersonSpec, url: str) -> None:
     """Send `url` to every email, webhook and Slack contact of `person`; failures are logged."""
-    notifiers: dict[str, Any] = {}
-    dispatcher = rt.dispatcher
-    if dispatcher is not None and hasattr(dispatcher, "notifiers"):
-        notifiers = dispatcher.notifiers()
+    notifiers: dict[str, Any] = rt.channels() if rt.channels is not None else {}
     for contact in person.contact:
         try:
             if isinstance(contact, EmailContact):

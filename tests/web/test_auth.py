@@ -102,8 +102,8 @@ class Recorder:
 
 def test_sign_in_link_goes_to_chat_contacts() -> None:
     webhook, slack = Recorder("webhook"), Recorder("slack")
-    dispatcher = SimpleNamespace(notifiers=lambda: {"webhook": webhook, "slack": slack})
-    rt: Any = SimpleNamespace(settings=Settings(), dispatcher=dispatcher)
+    # The web process's own channels: whoever sends the pages (this process or a worker).
+    rt: Any = SimpleNamespace(settings=Settings(), channels=lambda: {"webhook": webhook, "slack": slack})
     person = PersonSpec.model_validate(
         {
             "id": "bob",
