@@ -34,6 +34,7 @@ class StoredAlert:
 
 
 def _stored(r: Row[Any]) -> StoredAlert:
+    """A row of the repository's LEAN columns, as intake changes it."""
     return StoredAlert(
         r.id, r.incident_id, r.fingerprint, r.status, r.starts_at, r.ends_at, r.annotations, r.receive_count
     )
@@ -59,16 +60,7 @@ class AlertRows:
     def load(self, fingerprints: set[str]) -> None:
         """Read the newest stored row of each fingerprint."""
         for r in repository.latest_by_fingerprint(self.session, fingerprints):
-            row = StoredAlert(
-                r.id,
-                r.incident_id,
-                r.fingerprint,
-                r.status,
-                r.starts_at,
-                r.ends_at,
-                r.annotations,
-                r.receive_count,
-            )
+            row = _stored(r)
             self.latest[row.fingerprint] = self._keep(row)
 
     def in_incident(self, incident_id: int, fingerprint: str) -> StoredAlert | None:
@@ -79,18 +71,7 @@ class AlertRows:
         r = repository.in_incident(self.session, incident_id, fingerprint)
         if r is None:
             return None
-        return self._keep(
-            StoredAlert(
-                r.id,
-                r.incident_id,
-                r.fingerprint,
-                r.status,
-                r.starts_at,
-                r.ends_at,
-                r.annotations,
-                r.receive_count,
-            )
-        )
+        return self._keep(_stored(r))
 
     def add(self, alert: AlertIn, incident_id: int | None, now: datetime) -> StoredAlert:
         """A series seen for the first time (in this incident)."""
