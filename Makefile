@@ -4,18 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install install-run run examples test lint typecheck pytest bench clean
+
+# `make run` installs what running needs; the test targets add the test extras.
+RUN_STAMP := $(VENV)/.run-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+install-run: $(RUN_STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.run-*
 	touch $@
 
-run: install
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* $(VENV)/.run-*
+	touch $@ $(RUN_STAMP)
+
+run: install-run
 	$(BIN)/incident-bridge serve --host 127.0.0.1 --port 8080
 
 lint: install
@@ -30,6 +42,12 @@ pytest: install
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Needs promtool (Debian: prometheus) and amtool (Debian: prometheus-alertmanager).
+examples:
+	promtool check rules examples/prometheus/*.rules.yml
+	promtool test rules examples/prometheus/*.rules.test.yml
+	amtool check-config examples/alertmanager/alertmanager.yml
 
 bench: install
 	$(BIN)/python bench/webhook_bench.py
