@@ -1,14 +1,15 @@
 """Label matchers behave like Alertmanager's (prometheus/alertmanager pkg/labels).
 
-=, !=, =~ and !~; regexes are anchored at both ends; a label the alert does not have
-has the value "" for every operator.
+=, !=, =~ and !~; regexes are RE2, anchored at both ends; a label the alert does not have
+has the value "" for every operator. tests/rules/test_matchers_amtool.py checks the same
+reading against amtool itself.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from app.rules.matchers import Matcher, MatcherError, parse_matcher
+from app.rules.matchers import Matcher, MatcherError, parse_matcher, parse_matchers
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_regex_escapes_reach_the_regex_engine() -> None:
         ('x="a\\qb"', "a\\qb"),  # \q means nothing: the backslash stays
         ('x=~"a\\.b"', "a\\.b"),  # \. reaches the regex engine as written
         ('x="\\t"', "\\t"),  # not a tab: only \n, \" and \\ are escapes
-        ('x="end\\"', "end\\"),  # a backslash with nothing after it is kept too
+        ("x=end\\", "end\\"),  # a backslash with nothing after it is kept too
     ],
 )
 def test_unknown_escapes_keep_their_backslash(text: str, value: str) -> None:
@@ -249,3 +250,92 @@ def test_round_tripped_regex_matches_the_same_values() -> None:
         assert parsed.matches({"x": value}) is original.matches({"x": value}), value
     assert parsed.matches({"x": '"q"'})
     assert parsed.matches({"x": "a7"})
+
+
+def test_a_list_entry_may_hold_several_matchers() -> None:
+    assert parse_matchers('{alertname="A", model=~"x,y" , }') == [
+        parse_matcher('alertname="A"'),
+        parse_matcher('model=~"x,y"'),
+    ]
+    assert parse_matchers("") == []
+
+
+def test_parse_matcher_wants_exactly_one() -> None:
+    with pytest.raises(MatcherError, match="holds 2 matchers") as excinfo:
+        parse_matcher('alertname="A",model="m"')
+    assert repr('alertname="A",model="m"') in str(excinfo.value)
+    assert parse_matcher('{alertname="A"}') == parse_matcher('alertname="A"')
+
+
+def test_a_list_names_the_part_it_cannot_parse() -> None:
+    with pytest.raises(MatcherError) as excinfo:
+        parse_matchers('x="a",y')
+    assert "'y'" in str(excinfo.value)
+    assert repr('x="a",y') in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("\\C", "\\C"),
+        ("(?<n>a)", "(?P<name>re)"),
+        ("(?P<é>a)", "ASCII"),
+        ("(?!Watchdog).*", "(?!"),
+        ("(a)\\1", "\\1"),
+    ],
+)
+def test_regexes_go_refuses_are_refused_with_the_reason(value: str, reason: str) -> None:
+    text = f'x=~"{value}"'
+    with pytest.raises(MatcherError) as excinfo:
+        parse_matcher(text)
+    message = str(excinfo.value)
+    assert message.startswith(f"bad regex in matcher {text!r}: ")
+    assert reason in message
+
+
+def test_a_bad_regex_is_reported_not_logged(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(MatcherError):
+        parse_matcher('x=~"a{2,1}"')
+    assert capfd.readouterr() == ("", "")
+
+
+def test_matchers_made_directly_compile_their_regex() -> None:
+    matcher = Matcher("model", "=~", "fraud-.*")
+    assert matcher.matches({"model": "fraud-v3"})
+    assert not matcher.matches({"model": "churn-v1"})
+    assert matcher == parse_matcher('model=~"fraud-.*"')
+    with pytest.raises(MatcherError, match="bad regex"):
+        Matcher("model", "!~", "(")
+    with pytest.raises(MatcherError, match="operator"):
+        Matcher("model", "~=", "x")
+
+
+def test_matchers_are_hashable_values() -> None:
+    assert len({parse_matcher('x=~"a|b"'), parse_matcher("x =~ a|b"), parse_matcher('x!~"a|b"')}) == 2
+
+
+@pytest.mark.parametrize("op", ["=~", "!~"])
+def test_answers_stay_right_past_the_remembered_values(op: str) -> None:
+    # More distinct values than a matcher remembers, each asked twice: every answer is computed
+    # or remembered correctly, for the regex path and the literal-alternatives path alike.
+    regex = parse_matcher(f'instance{op}".*:9090"')
+    literal = parse_matcher(f'instance{op}"host-1|host-22|host-333"')
+    values = [f"host-{i}:{9090 if i % 3 else 9100}" for i in range(3000)] + ["host-1", "host-22", "host-4"]
+    for value in values * 2:
+        labels = {"instance": value}
+        assert regex.matches(labels) is (value.endswith(":9090") is (op == "=~")), value
+        assert literal.matches(labels) is ((value in {"host-1", "host-22", "host-333"}) is (op == "=~")), (
+            value
+        )
+
+
+def test_a_lone_surrogate_in_a_label_is_matched_as_a_replacement_character() -> None:
+    # JSON may carry "\ud800"; Go's decoder turns it into U+FFFD, Python's keeps it as is.
+    assert parse_matcher('x=~".+"').matches({"x": "a\ud800"})
+    assert parse_matcher('x=~"a\\x{FFFD}"').matches({"x": "a\ud800"})
+    assert not parse_matcher('x=~"a"').matches({"x": "a\ud800"})
+
+
+def test_a_value_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(MatcherError, match="UTF-8"):
+        parse_matcher('x="\ud800"')
