@@ -16,12 +16,14 @@ from pydantic import ValidationError
 from app.config import Settings, get_settings
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+log = logging.getLogger("incident_bridge")
 
 
 def migrate(database_url: str) -> None:
     """Bring the database schema to the newest version."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
+    from alembic.runtime.migration import MigrationContext
 
     from app.db import build_engine
 
@@ -31,14 +33,40 @@ def migrate(database_url: str) -> None:
     engine = build_engine(database_url)
     try:
         with engine.begin() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            after = MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+    # One line instead of alembic's step by step (its logger is turned down to warnings).
+    if before == after:
+        log.info("database schema at revision %s", after)
+    else:
+        log.info("database schema upgraded from revision %s to %s", before or "none", after)
 
 
-def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
+def _max_age(text: str) -> str:
+    """`--runbook-max-age`: a duration such as 180d, longer than 0."""
+    from app.durations import parse_duration
+
+    try:
+        period = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if period.total_seconds() <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0 (e.g. 180d)")
+    return text
+
+
+def check_rules(rules_dir: Path, runbooks_dir: Path, runbook_max_age: str = "180d") -> int:
+    """Validate the rules and runbooks (exit 1 on a problem); warn, without failing, about
+    runbooks not reviewed within `runbook_max_age`, without an owner or naming unknown models."""
+    from datetime import UTC, datetime
+
     from app.catalog.loader import ConfigError, load_catalog
+    from app.durations import parse_duration
+    from app.runbooks import checks
 
     try:
         config = load_catalog(rules_dir, runbooks_dir)
@@ -47,17 +75,24 @@ def check_rules(rules_dir: Path, runbooks_dir: Path) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    known_models = set(config.oncall.models) or None  # no registry: nothing to compare with
+    found = checks.warnings(
+        config.runbooks.values(), parse_duration(runbook_max_age), datetime.now(UTC).date(), known_models
+    )
+    for warning in found:
+        print(warning, file=sys.stderr)
+    noted = f" ({len(found)} runbook warning(s))" if found else ""
     print(
         f"ok: {len(config.ruleset.rules)} rules in {len(config.files)} files, {len(config.runbooks)} runbooks"
+        + noted
     )
     return 0
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
+    from app.logs import configure
+
+    configure(settings.log_level, settings.log_format)  # a forked worker keeps it; a spawned one calls this
 
 
 def _metrics_directory() -> None:
@@ -109,7 +144,10 @@ def serve(host: str, port: int, workers: str) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+        # log_config=None: uvicorn's loggers write through ours, in the same format.
+        uvicorn.run(
+            app, host=host, port=port, log_level=settings.log_level, log_config=None, access_log=False
+        )
     finally:
         if worker is not None:
             worker.stop()
@@ -199,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check-rules", help="validate rule files and runbooks")
     p_check.add_argument("dir", nargs="?", type=Path, help="rules directory (default BRIDGE_RULES_DIR)")
     p_check.add_argument("--runbooks", type=Path, help="runbooks directory (default BRIDGE_RUNBOOKS_DIR)")
+    p_check.add_argument(
+        "--runbook-max-age",
+        type=_max_age,
+        help="warn about runbooks not reviewed for longer than this, e.g. 180d "
+        "(default BRIDGE_RUNBOOK_MAX_AGE, 180d)",
+    )
     sub.add_parser(
         "webhook-secret", help="print the key that signs webhook deliveries (for receivers to verify)"
     )
@@ -231,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         migrate(settings.database_url)
         print("database is at the newest schema")
         return 0
-    return check_rules(args.dir or settings.rules_dir, args.runbooks or settings.runbooks_dir)
+    return check_rules(
+        args.dir or settings.rules_dir,
+        args.runbooks or settings.runbooks_dir,
+        args.runbook_max_age or settings.runbook_max_age,
+    )
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # the webhooks that arrive meanwhile do not wait for all of it.
     intake_chunk_alerts: int = Field(default=500, gt=0)
     log_level: str = "info"
+    # `json`: one JSON object a line on stderr, for log shippers; `text`: lines for people.
+    log_format: Literal["text", "json"] = "text"
 
     # Paging. The smtp_* fields are read as BRIDGE_SMTP_*; code uses them grouped as `smtp`.
     smtp_host: str | None = None
@@ -84,6 +86,8 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     link_ttl: str = "24h"
+    # `check-rules` warns about a runbook not reviewed for longer than this (a duration: 180d).
+    runbook_max_age: str = "180d"
     page_max_attempts: int = Field(default=8, ge=1, le=50)
     dispatch_workers: int = Field(default=4, ge=1, le=64)
     escalation_interval_seconds: float = Field(default=5.0, gt=0)
@@ -125,6 +129,13 @@ class Settings(BaseSettings):
     def _ttl(cls, value: str) -> str:
         if parse_duration(value).total_seconds() < 60:
             raise ValueError("BRIDGE_LINK_TTL must be at least 1m")
+        return value
+
+    @field_validator("runbook_max_age")
+    @classmethod
+    def _runbook_age(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("BRIDGE_RUNBOOK_MAX_AGE must be longer than 0 (e.g. 180d)")
         return value
 
     @field_validator("webhook_token", "api_token", "smtp_host", "trusted_user_header")

@@ -21,12 +21,15 @@ from app.alerts.writer import IntakeWriter
 from app.api import errors
 from app.api.communications import router as communications_router
 from app.api.deps import Runtime, require_api_token
+from app.api.heartbeats import api_router as heartbeats_api_router
+from app.api.heartbeats import router as heartbeats_router
 from app.api.incidents import router as incidents_router
 from app.api.limits import BodyLimit
 from app.api.oncall import router as oncall_router
 from app.api.ops import router as ops_router
 from app.api.reviews import router as reviews_router
 from app.api.reviews import tracker_router
+from app.api.runbooks import router as runbooks_api_router
 from app.api.stats import router as stats_router
 from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
@@ -36,11 +39,13 @@ from app.communications import metrics as communication_metrics
 from app.communications.service import Context
 from app.config import Settings, get_settings
 from app.db import Database, normalize_url, utcnow
-from app.flows import communications, reviews
+from app.flows import communications, heartbeats, reviews
 from app.flows.intake import IngestOutcome, ingest, publish
+from app.heartbeats import metrics as heartbeat_metrics
 from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
 from app.instance.keys import Keys
+from app.logs import RequestIds
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
@@ -138,9 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.channels = sender.notifiers if isinstance(sender, Dispatcher) else own
         incident_metrics.watch(db)
         paging_metrics.watch(db)
-        communication_metrics.watch(db)
+        communication_metrics.watch(db, lambda: catalog.current.communications)
         review_metrics.watch(db)
         stats_metrics.watch(db)
+        heartbeat_metrics.watch(db, lambda: catalog.current.heartbeats)
         writer.start()
         scheduler = None
         if settings.run_jobs and isinstance(sender, Dispatcher):
@@ -156,6 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         db, lambda: Context(catalog.current, settings.public_url), dispatcher.submit
                     ),
                     "reviews": lambda: reviews.sweep(db, lambda: catalog.current, dispatcher.submit),
+                    "heartbeats": lambda: heartbeats.check(
+                        db, lambda: catalog.current, settings.public_url, dispatcher.submit, dispatcher.clock
+                    ),
                 },
             )
         try:
@@ -182,9 +191,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestIds)  # outermost: every line of a request, and its 413, carry the id
     app.mount("/static", StaticFiles(directory=Path(web.__file__).parent / "static"), name="static")
     errors.install(app)
     app.include_router(webhook_router)
+    app.include_router(heartbeats_router)
     api = {"dependencies": [Depends(require_api_token)], "responses": errors.API_ERRORS}
     app.include_router(incidents_router, **api)  # type: ignore[arg-type]
     app.include_router(workspace_router, **api)  # type: ignore[arg-type]
@@ -193,6 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_router, **api)  # type: ignore[arg-type]
     app.include_router(tracker_router)
     app.include_router(oncall_router, **api)  # type: ignore[arg-type]
+    app.include_router(heartbeats_api_router, **api)  # type: ignore[arg-type]
+    app.include_router(runbooks_api_router, **api)  # type: ignore[arg-type]
     app.include_router(link_router)
     app.include_router(runbook_router)
     app.include_router(sign_in_router)

@@ -26,10 +26,11 @@ from app.catalog.loader import ConfigError
 from app.communications.service import Context
 from app.config import Settings
 from app.db import Database
-from app.flows import communications, reviews
+from app.flows import communications, heartbeats, reviews
 from app.instance import service as instance
+from app.metrics import jobs as job_metrics
 from app.paging.delivery import Dispatcher
-from app.paging.jobs import start_scheduler
+from app.paging.jobs import SWEEP, start_scheduler
 from app.paging.wake import Alarm
 
 log = logging.getLogger("incident_bridge.worker")
@@ -79,11 +80,19 @@ class Worker:
                     db, lambda: Context(catalog.current, settings.public_url), self.dispatcher.submit
                 ),
                 "reviews": lambda: reviews.sweep(db, lambda: catalog.current, self.dispatcher.submit),
+                "heartbeats": lambda: heartbeats.check(
+                    db,
+                    lambda: catalog.current,
+                    settings.public_url,
+                    self.dispatcher.submit,
+                    self.dispatcher.clock,
+                ),
             },
             sweep=False,  # this loop sweeps
         )
         log.info("incident-bridge worker %s started", __version__)
         swept = 0.0  # when this loop last looked at the outbox
+        job_metrics.known(SWEEP)
         self._sweep()
         try:
             while not self.stop.is_set():
@@ -114,11 +123,14 @@ class Worker:
         try:
             if adopt:
                 self.dispatcher.sweep(limit=ADOPT_MAX, adopt=True)
-                return
-            while not self.stop.is_set() and self.dispatcher.sweep() > 0:
-                pass
+            else:
+                while not self.stop.is_set() and self.dispatcher.sweep() > 0:
+                    pass
         except Exception:  # logged; the next wake-up or tick tries again, nothing is lost
+            job_metrics.ran(SWEEP, ok=False)
             log.exception("the outbox sweep failed")
+        else:
+            job_metrics.ran(SWEEP, ok=True)  # this loop is the worker's sweep job
 
     def close(self) -> None:
         self.alarm.close()

@@ -33,6 +33,7 @@ TABLES = (
     "review",
     "review_action",
     "action_digest",
+    "heartbeat",
 )
 
 

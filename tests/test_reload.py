@@ -35,7 +35,7 @@ def test_reload_picks_up_new_rules(client: TestClient, rules_dir: Path) -> None:
     assert response.status_code == 200
     assert response.json()["rules"] == before + 1
     assert metric(client, "bridge_rules_loaded") == before + 1
-    assert metric(client, "bridge_rules_last_reload_success") == 1
+    assert metric(client, "bridge_config_last_reload_successful") == 1
 
 
 def test_failed_reload_keeps_last_good_rules(client: TestClient, rules_dir: Path) -> None:
@@ -49,7 +49,7 @@ def test_failed_reload_keeps_last_good_rules(client: TestClient, rules_dir: Path
     unknown, severity = body["problems"]
     assert unknown.startswith(f"{path}: unknown top-level section 'bogus_section' (known: ")
     assert severity.startswith(f"{path}:3: rule 'disk-full': severity: ")  # the wording is pydantic's
-    assert metric(client, "bridge_rules_last_reload_success") == 0
+    assert metric(client, "bridge_config_last_reload_successful") == 0
     assert metric(client, "bridge_rules_loaded") == before
     # The service still classifies with the old rules.
     assert (
@@ -84,7 +84,7 @@ def test_sighup_reloads_a_running_server(tmp_path: Path, rules_dir: Path, runboo
         wait_until(lambda: metric(bridge.http, "bridge_rules_loaded") == loaded + 1)
         (rules_dir / "91-broken.yaml").write_text("rules: [")
         process.send_signal(signal.SIGHUP)
-        wait_until(lambda: metric(bridge.http, "bridge_rules_last_reload_success") == 0)
+        wait_until(lambda: metric(bridge.http, "bridge_config_last_reload_successful") == 0)
         assert metric(bridge.http, "bridge_rules_loaded") == loaded + 1
         assert process.poll() is None
     finally:

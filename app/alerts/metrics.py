@@ -1,15 +1,29 @@
 """Prometheus series of the intake path."""
 
+from typing import get_args
+
 from prometheus_client import Counter, Histogram
+
+from app.vocabulary import AlertStatus
+
+# Every labelled series exists at 0 from the start: rate() and increase() then see the first event.
+SOURCES = ("alertmanager",)
+ALERT_STATUSES: tuple[AlertStatus, ...] = get_args(AlertStatus)
+DEDUP_REASONS = ("duplicate", "grouped")
 
 ALERTS_RECEIVED = Counter(
     "bridge_alerts_received", "Alerts received, committed to the database", ["source", "status"]
 )
+for _source in SOURCES:
+    for _status in ALERT_STATUSES:
+        ALERTS_RECEIVED.labels(_source, _status)
 ALERTS_DEDUPLICATED = Counter(
     "bridge_alerts_deduplicated",
     "Alerts that opened nothing new: duplicate (retry, HA peer, repeat) or grouped (joined an open incident)",
     ["reason"],
 )
+for _reason in DEDUP_REASONS:
+    ALERTS_DEDUPLICATED.labels(_reason)
 FINGERPRINT_MISMATCHES = Counter(
     "bridge_alerts_fingerprint_mismatch",
     "Alerts whose sent fingerprint is not the one of their labels (the labels' one is used)",
@@ -19,14 +33,16 @@ WEBHOOK_REQUESTS = Counter(
 )
 # 499: the sender closed the connection before its body arrived (its error, counted apart from 5xx).
 WEBHOOK_CODES = ("200", "400", "401", "408", "413", "415", "422", "499", "500", "503")
-for _code in WEBHOOK_CODES:
-    WEBHOOK_REQUESTS.labels("alertmanager", _code)
 WEBHOOK_SECONDS = Histogram(
     "bridge_webhook_duration_seconds",
     "Time from request to answer on the webhook endpoints",
     ["source"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+for _source in SOURCES:
+    WEBHOOK_SECONDS.labels(_source)
+    for _code in WEBHOOK_CODES:
+        WEBHOOK_REQUESTS.labels(_source, _code)
 INTAKE_BATCH_REQUESTS = Histogram(
     "bridge_intake_batch_requests",
     "Webhook requests committed together in one transaction (group commit)",

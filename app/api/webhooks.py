@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
@@ -23,10 +24,13 @@ from app.alerts.schemas import (
     parse_context,
 )
 from app.alerts.writer import IntakeWriter
-from app.api.deps import runtime
+from app.api.deps import Runtime, runtime
 from app.api.errors import ErrorBody
 from app.config import Settings
+from app.db import utcnow
 from app.errors import DomainError, MalformedBody, PayloadTooLarge, Unavailable
+from app.flows import heartbeats
+from app.heartbeats.config import HeartbeatsConfig
 from app.security import check_secret
 
 router = APIRouter(tags=["webhooks"])
@@ -245,6 +249,16 @@ def _parse(body: bytes) -> tuple[AlertmanagerWebhook, list[AlertIn]]:
     return payload, from_alertmanager(payload)
 
 
+async def take_beats(rt: Runtime, config: HeartbeatsConfig, alerts: Sequence[AlertIn]) -> Sequence[AlertIn]:
+    """Commit the beats among the alerts (an always-firing alert such as Alertmanager's Watchdog
+    is a heartbeat's beat, never an incident) before the answer; return the others, unchanged."""
+    beaten, rest = heartbeats.split(config, alerts)
+    if beaten:
+        assert rt.db is not None  # set with the writer
+        await asyncio.to_thread(heartbeats.record_beats, rt.db, beaten, utcnow())
+    return rest
+
+
 async def alertmanager_webhook(request: Request) -> Response:
     """Receive a Prometheus Alertmanager webhook (version 4); 200 once stored durably."""
     started = time.perf_counter()
@@ -267,7 +281,12 @@ async def alertmanager_webhook(request: Request) -> Response:
         if rt.writer is None:
             raise Unavailable("the service is starting")
         writer: IntakeWriter[Any] = rt.writer
-        incident_ids = await writer.submit(alerts)
+        for_intake: Sequence[AlertIn] = alerts
+        beating = rt.catalog.current.heartbeats
+        if beating.fed_by_alerts:  # one attribute read is all a body costs without such heartbeats
+            for_intake = await take_beats(rt, beating, alerts)
+        # A body of beats alone is durable once they are: nothing is left for the intake.
+        incident_ids = await writer.submit(for_intake) if for_intake or not alerts else []
         code = 200
         mismatched = fingerprint_mismatches(alerts)  # counted once stored, like the alerts
         if mismatched:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,16 +29,16 @@ class CatalogHolder:
             config = load_catalog(self.rules_dir, self.runbooks_dir)
         except ConfigError as exc:
             if self.counted:
-                metrics.RELOADS.labels("failure").inc()
+                metrics.RELOADS.labels(metrics.FAILURE).inc()
                 metrics.RELOAD_SUCCESS.set(0)
             self.last_error = exc.problems
             raise
         self.last_error = []
         if not self.counted:
             return config
-        metrics.RELOADS.labels("success").inc()
+        metrics.RELOADS.labels(metrics.SUCCESS).inc()
         metrics.RELOAD_SUCCESS.set(1)
-        metrics.RELOAD_TIMESTAMP.set(time.time())
+        metrics.RELOAD_TIMESTAMP.set_to_current_time()
         metrics.RULES_LOADED.set(len(config.ruleset.rules))
         metrics.RUNBOOKS_LOADED.set(len(config.runbooks))
         return config

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from app.heartbeats import config as heartbeats_config
+from app.heartbeats.config import HeartbeatsConfig
 from app.oncall import config as oncall_config
 from app.oncall.config import OncallConfig
 from app.protocol import config as protocol_config
@@ -37,6 +39,7 @@ SECTIONS: dict[str, SectionKind] = {
     **workspace_config.SECTIONS,
     **protocol_config.SECTIONS,
     **reviews_config.SECTIONS,
+    **heartbeats_config.SECTIONS,
 }
 # Single sections whose problems name the line of the section (file:line); the older ones
 # (`severity_matrix`, `paging`) name the file only.
@@ -65,6 +68,7 @@ class Catalog:
     communications: CommunicationsConfig = field(default_factory=CommunicationsConfig)
     templates: Templates = field(default_factory=Templates)
     reviews: ReviewsConfig = field(default_factory=ReviewsConfig)
+    heartbeats: HeartbeatsConfig = field(default_factory=HeartbeatsConfig)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -174,12 +178,15 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
     merged = read_sections(files, problems)
     ruleset = rules_config.parse_rules(merged, runbooks.keys(), problems)
     oncall = oncall_config.parse_oncall(merged, problems)
+    # The rules weigh harm by the registry's risk tiers; they get the tiers, not the on-call config.
+    ruleset = ruleset.with_risk_tiers({m.id: m.risk_tier for m in oncall.models.values()})
     workspace = workspace_config.parse_workspace(merged, problems)
     communications = protocol_config.parse_communications(
         merged, set(oncall.people), set(oncall.teams), problems
     )
     templates = load_templates(rules_dir, problems)
     reviews = reviews_config.parse_reviews(merged, set(oncall.people), problems)
+    heartbeats = heartbeats_config.parse_heartbeats(merged, set(oncall.policies), runbooks.keys(), problems)
     for name in sorted(communications.templates_used() - set(templates.sources)):
         problems.append(
             f"communications: template {name!r} not found (known: {', '.join(sorted(templates.sources))};"
@@ -196,4 +203,5 @@ def load_catalog(rules_dir: Path, runbooks_dir: Path) -> Catalog:
         communications=communications,
         templates=templates,
         reviews=reviews,
+        heartbeats=heartbeats,
     )

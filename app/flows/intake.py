@@ -32,7 +32,7 @@ from app.incidents.schemas import HarmRead
 from app.models import Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import Classification
-from app.urls import safe_link
+from app.runbooks import selection
 from app.vocabulary import FIRING, PAGING_FIRST, RESOLVE, RESOLVED
 
 
@@ -70,14 +70,23 @@ def publish(outcome: IngestOutcome) -> None:
 
 
 def runbook_ref(
-    catalog: Catalog, c: Classification, annotations: dict[str, str], public_url: str
+    catalog: Catalog,
+    c: Classification,
+    annotations: dict[str, str],
+    public_url: str,
+    model: str | None = None,
 ) -> dict[str, Any] | None:
-    """The runbook an incident carries: the rule's, else the alert's runbook_url annotation."""
-    if c.runbook and c.runbook in catalog.runbooks:
-        book = catalog.runbooks[c.runbook]
-        return {"id": book.id, "title": book.title, "url": f"{public_url}/runbooks/{book.id}"}
-    url = safe_link(annotations.get("runbook_url"))  # only http(s) URLs ever become links
-    return {"id": None, "title": None, "url": url} if url else None
+    """The runbook an incident carries, and why: the rule's, else one the library has for its
+    model and type or its type, else the alert's runbook_url annotation (see runbooks.selection)."""
+    choice = selection.choose(
+        catalog.runbooks,
+        rule=c.rule,
+        rule_runbook=c.runbook,
+        model=model,
+        type_=c.type,
+        runbook_url=annotations.get("runbook_url"),
+    )
+    return selection.reference(choice, public_url)
 
 
 class _Batch:
@@ -152,7 +161,9 @@ class _Batch:
 
     def _open(self, alert: AlertIn, c: Classification) -> Incident:
         """A new incident: open it, freeze its owner and policy, page the first step."""
-        runbook = runbook_ref(self.catalog, c, alert.annotations, self.public_url)
+        runbook = runbook_ref(
+            self.catalog, c, alert.annotations, self.public_url, alert.labels.get("model") or None
+        )
         incident = incidents.open_incident(
             self.session,
             c,
@@ -164,6 +175,8 @@ class _Batch:
             alert.starts_at,
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
         )
+        for kind, message, data in c.notes():  # labels the rule requires and lacks; a tier raise
+            incidents.record(self.session, incident, kind, incidents.SYSTEM_ACTOR, self.now, message, data)
         first = assign_and_page(self.session, self.catalog.oncall, incident, self.now)
         self.pages += first
         assessed = self._initial_harm(incident, c)

@@ -41,6 +41,7 @@ from app.incidents.schemas import (
 )
 from app.models import Incident, Notification
 from app.paging import service as paging
+from app.runbooks import selection
 from app.vocabulary import DUPLICATE_OF, RESOLVE
 
 
@@ -55,12 +56,13 @@ def _incident_read(_session: Session, incident: Incident, _now: datetime) -> Inc
     return IncidentRead.model_validate(incident)
 
 
-def runbook_for(catalog: Catalog, type_: str, public_url: str) -> dict[str, Any] | None:
-    """The first runbook (by id) written for this type of incident."""
-    for book in sorted(catalog.runbooks.values(), key=lambda b: b.id):
-        if type_ in book.types:
-            return {"id": book.id, "title": book.title, "url": f"{public_url}/runbooks/{book.id}"}
-    return None
+def runbook_for(
+    catalog: Catalog, type_: str, public_url: str, model: str | None = None
+) -> dict[str, Any] | None:
+    """The runbook a reported incident gets, and why: the library's for its model and type, else
+    for its type (see runbooks.selection; no rule names one)."""
+    choice = selection.choose(catalog.runbooks, rule="reported", rule_runbook=None, model=model, type_=type_)
+    return selection.reference(choice, public_url)
 
 
 def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: ReportIn) -> IncidentRead:
@@ -84,7 +86,7 @@ def report(db: Database, send: Send, catalog: Catalog, public_url: str, body: Re
             source=body.source,
             reported_by=body.reported_by,
             impact_started_at=body.impact_started_at,
-            runbook=runbook_for(catalog, body.type, public_url),
+            runbook=runbook_for(catalog, body.type, public_url, body.model),
             now=now,
             restricted=incidents.restricted_by_default(catalog.workspace, body.type),
         )

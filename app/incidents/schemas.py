@@ -25,6 +25,9 @@ class RunbookRef(BaseModel):
     id: str | None
     title: str | None
     url: str
+    # Why this runbook, and the revision of its file then; absent on incidents opened before.
+    reason: str | None = None
+    revision: str | None = None
 
 
 class IncidentRead(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 
+from app import logs
 from app.errors import NotFound
 from app.incidents import repository, state, timeline
 from app.models import Incident, IncidentEvent
@@ -105,6 +106,7 @@ def record(
     event = IncidentEvent(**values)
     if not timeline.add(session, values):
         session.add(event)
+    logs.incident_event(session, kind, incident.id, incident.severity, incident.type, incident.key, data)
     return event
 
 

@@ -2,7 +2,9 @@
 
 `incident-bridge serve` runs a worker process next to the web process. Both count into files of
 one directory (PROMETHEUS_MULTIPROC_DIR, set before either imports prometheus_client), and the
-web process adds them up at each scrape, so /metrics shows the pages the worker sent.
+web process adds them up at each scrape, so /metrics shows the pages the worker sent. Counters
+and histograms are summed over the processes; each gauge says how in its `multiprocess_mode`
+(the rules in force: the web process's value; a job's last success: the newest of any process).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from app.metrics import build  # noqa: F401  # registers bridge_build_info
 
 DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 

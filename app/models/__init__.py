@@ -2,6 +2,7 @@
 
 from app.models.alert import Alert
 from app.models.communication import Communication, IncidentMoment, Obligation
+from app.models.heartbeat import Heartbeat
 from app.models.incident import HarmAssessment, Incident, IncidentAccess, IncidentEvent, IncidentLink
 from app.models.instance import ReadinessProbe, ServiceKey
 from app.models.paging import Escalation, Notification
@@ -14,6 +15,7 @@ __all__ = [
     "Communication",
     "Escalation",
     "HarmAssessment",
+    "Heartbeat",
     "Incident",
     "IncidentAccess",
     "IncidentEvent",

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.durations import parse_duration
+from app.oncall.hours import WorkingHours, parse_working_hours
 from app.oncall.rotation import Override, Rotation, parse_handoff
 from app.oncall.schemas import (
     ModelSpec,
@@ -43,15 +44,28 @@ class Step:
 
 
 @dataclass(frozen=True)
+class LowUrgency:
+    """How a policy pages for severities outside `paging.high_urgency`."""
+
+    escalate: bool = False  # false: the first step only, no later steps, no repeats
+    working_hours: WorkingHours | None = None  # pages wait for them, in each person's zone
+
+    def snapshot(self) -> dict[str, Any]:
+        hours = self.working_hours.snapshot() if self.working_hours else None
+        return {"escalate": self.escalate, "working_hours": hours}
+
+
+@dataclass(frozen=True)
 class Policy:
     id: str
     steps: tuple[Step, ...]
     repeat: int = 0
     repeat_delay: timedelta = timedelta(minutes=10)
+    low_urgency: LowUrgency | None = None  # unset: every severity escalates alike
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON copy frozen onto an incident: later edits never change an escalation in flight."""
-        return {
+        frozen: dict[str, Any] = {
             "id": self.id,
             "steps": [
                 {"notify": list(s.notify), "after_s": int(s.after.total_seconds())} for s in self.steps
@@ -59,6 +73,9 @@ class Policy:
             "repeat": self.repeat,
             "repeat_delay_s": int(self.repeat_delay.total_seconds()),
         }
+        if self.low_urgency is not None:
+            frozen["low_urgency"] = self.low_urgency.snapshot()
+        return frozen
 
 
 @dataclass(frozen=True)
@@ -138,7 +155,11 @@ def _policy(spec: PolicySpec, where: str, known: dict[str, set[str]], problems: 
                 )
             elif name not in known[kind]:
                 problems.append(f"{where}: escalation policy {spec.id!r}: unknown {kind} {name!r}")
-    return Policy(spec.id, steps, spec.repeat, parse_duration(spec.repeat_delay))
+    low = None
+    if spec.low_urgency is not None:
+        hours = spec.low_urgency.working_hours
+        low = LowUrgency(spec.low_urgency.escalate, parse_working_hours(hours) if hours else None)
+    return Policy(spec.id, steps, spec.repeat, parse_duration(spec.repeat_delay), low)
 
 
 def parse_oncall(merged: Merged, problems: list[str]) -> OncallConfig:

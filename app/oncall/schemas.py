@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.durations import parse_duration
+from app.oncall.hours import parse_working_hours
 from app.vocabulary import ModelRole, RiskTier, Severity, Urgency
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=120)]
@@ -53,8 +54,17 @@ class PagerDutyContact(Strict):
     urgency: list[Urgency] = Field(default_factory=_high_only)
 
 
+class LogContact(Strict):
+    """The page is written to the service's own log: for a first run and development (its
+    links act on the incident, so whoever reads the log may act)."""
+
+    type: Literal["log"]
+    urgency: list[Urgency] = Field(default_factory=_any_urgency)
+
+
 Contact = Annotated[
-    EmailContact | WebhookContact | SlackContact | PagerDutyContact, Field(discriminator="type")
+    EmailContact | WebhookContact | SlackContact | PagerDutyContact | LogContact,
+    Field(discriminator="type"),
 ]
 
 
@@ -105,11 +115,28 @@ class StepSpec(Strict):
         return value
 
 
+class LowUrgencySpec(Strict):
+    """How a policy pages for severities outside `paging.high_urgency`."""
+
+    escalate: bool = False  # false: the first step only, no later steps and no repeats
+    # "Mon-Fri 09:00-18:00": pages wait until then, in each person's own time zone.
+    working_hours: str | None = None
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_working_hours(value)
+        return value
+
+
 class PolicySpec(Strict):
     id: ID
     steps: list[StepSpec] = Field(min_length=1)
     repeat: int = Field(default=0, ge=0, le=20)
     repeat_delay: str = "10m"
+    # Unset: low-urgency incidents escalate as high-urgency ones do (only their contacts differ).
+    low_urgency: LowUrgencySpec | None = None
 
     @field_validator("repeat_delay")
     @classmethod

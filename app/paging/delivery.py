@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app import logs
 from app.catalog.loader import Catalog
 from app.config import Settings
 from app.db import Database, utcnow
@@ -214,7 +215,8 @@ class Dispatcher:
     def _guarded(self, notification_id: int, claimed: bool) -> None:
         label = None
         try:
-            label = self.deliver(notification_id, claimed=claimed, later=True)
+            with logs.bound(notification_id=notification_id):  # on every line this send logs
+                label = self.deliver(notification_id, claimed=claimed, later=True)
         except Exception:  # the sweeper retries once the lease runs out
             log.exception("delivering notification %s failed unexpectedly", notification_id)
         finally:
@@ -353,6 +355,7 @@ class Dispatcher:
             case Delivered():
                 row.status, row.delivered_at = DELIVERED, now
                 label = "delivered"
+                logs.page_delivered(session, row.incident_id, row.id, row.kind, channel)
                 if row.kind in WAKING_KINDS:
                     record(
                         session,
@@ -370,6 +373,7 @@ class Dispatcher:
                 row.status, row.next_attempt_at, label = PENDING, now + delay, "retried"
             case GiveUp(fall_back=fall_back):
                 row.status, label = FAILED, "failed"
+                logs.page_given_up(session, row.incident_id, row.id, row.kind, channel, attempts, last_error)
                 record(
                     session,
                     incident,
@@ -394,7 +398,7 @@ class Dispatcher:
         if label == "delivered":
             seconds = max(0.0, (now - attempt.created_at).total_seconds())
             metrics.DELIVERY_SECONDS.labels(attempt.channel).observe(seconds)
-        elif attempt.error is not None:
+        elif attempt.error is not None and label != "failed":  # a give-up has its line (`_record`)
             log.warning(
                 "notification %s by %s %s: %s", attempt.notification_id, attempt.channel, label, attempt.error
             )
@@ -415,6 +419,7 @@ class Dispatcher:
         lines = []
         for a in delivered:
             assert a.sent is not None
+            logs.page_delivered(session, a.sent.incident_id, a.notification_id, a.sent.kind, a.channel)
             if a.sent.kind in WAKING_KINDS:
                 lines.append(
                     incidents.line(

@@ -1,10 +1,14 @@
-"""Escalation schedules, pure: when each step of a frozen policy snapshot is due."""
+"""Escalation schedules, pure: when each step of a frozen policy snapshot is due, and how a
+low-urgency incident is paged (working hours, no escalation) when the policy says so."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.oncall.hours import WorkingHours, next_open
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,23 @@ def schedule(policy: dict[str, Any]) -> list[PlannedStep]:
             offset = period * round_ + timedelta(seconds=step["after_s"])
             planned.append(PlannedStep(offset, index, round_, tuple(step["notify"])))
     return planned
+
+
+def low_urgency_rules(policy: dict[str, Any], urgency: str) -> dict[str, Any] | None:
+    """The frozen policy's `low_urgency` rules when they apply (a low-urgency incident), else None."""
+    rules = policy.get("low_urgency")
+    return rules if urgency == "low" and isinstance(rules, dict) else None
+
+
+def stops_after_a_step(rules: dict[str, Any] | None) -> bool:
+    """Low urgency without `escalate`: each step fired is the last until the severity rises."""
+    return rules is not None and not rules.get("escalate", False)
+
+
+def held_until(rules: dict[str, Any] | None, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """When a page to someone in `tz` may go, if not now: the start of their working hours."""
+    hours = rules.get("working_hours") if rules else None
+    if not hours:
+        return None
+    opens = next_open(WorkingHours.from_snapshot(hours), tz, now)
+    return opens if opens > now else None

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Final
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from app.catalog.loader import Catalog as Config
 from app.db import Database, utcnow
-from app.paging import service
+from app.metrics import jobs as job_metrics
+from app.paging import metrics, service
 from app.paging.delivery import Dispatcher
 
 log = logging.getLogger(__name__)
+# The ids of the paging jobs, which name them in bridge_job_* (a worker's own sweep loop too).
+ESCALATION: Final = "escalation"
+SWEEP: Final = "sweep"
 
 
 def escalate(db: Database, config: Callable[[], Config], dispatcher: Dispatcher) -> int:
     """Fire due escalation steps and end due snoozes, then send their pages. Returns how many."""
+    oncall = config().oncall
+    metrics.steps_known(oncall)  # the policies in force, reloaded or not: every step has its series
     with db.session(write=True) as session:
-        oncall, now = config().oncall, dispatcher.clock()
+        now = dispatcher.clock()
         pages = service.run_escalations(session, oncall, now) + service.wake_snoozed(session, oncall, now)
         session.flush()
         ids = [p.id for p in pages]
@@ -27,11 +34,17 @@ def escalate(db: Database, config: Callable[[], Config], dispatcher: Dispatcher)
 
 
 def _guard(name: str, job: Callable[[], int]) -> Callable[[], None]:
+    """`job`, counted under `name` in the job series, its errors logged instead of raised."""
+    job_metrics.known(name)
+
     def run() -> None:
         try:
             job()
         except Exception:  # logged; the next tick tries again, nothing is lost
+            job_metrics.ran(name, ok=False)
             log.exception("%s failed", name)
+        else:
+            job_metrics.ran(name, ok=True)
 
     return run
 
@@ -46,19 +59,19 @@ def start_scheduler(
     sweep: bool = True,
 ) -> BackgroundScheduler:
     """Escalations and the outbox sweep (unless the caller sweeps on its own), and `more` jobs
-    (by id) on the escalation interval."""
+    (by id) on the escalation interval. Each job's runs are counted under its id."""
     scheduler = BackgroundScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
     scheduler.add_job(
-        _guard("escalation", lambda: escalate(db, config, dispatcher)),
+        _guard(ESCALATION, lambda: escalate(db, config, dispatcher)),
         "interval",
         seconds=escalation_seconds,
-        id="escalate",
+        id=ESCALATION,
         **common,
     )
     if sweep:
         scheduler.add_job(
-            _guard("sweep", dispatcher.sweep), "interval", seconds=sweep_seconds, id="sweep", **common
+            _guard(SWEEP, dispatcher.sweep), "interval", seconds=sweep_seconds, id=SWEEP, **common
         )
     for job_id, job in (more or {}).items():
         scheduler.add_job(_guard(job_id, job), "interval", seconds=escalation_seconds, id=job_id, **common)

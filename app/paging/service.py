@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from app.models import Escalation, Incident, Notification
 from app.oncall.config import OncallConfig, Policy
 from app.oncall.service import resolve_targets
 from app.paging import contacts, metrics, repository
-from app.paging.escalation import schedule
+from app.paging.escalation import held_until, low_urgency_rules, schedule, stops_after_a_step
 from app.paging.repository import LEASE
 from app.vocabulary import (
     ACKNOWLEDGE,
@@ -129,17 +130,52 @@ def page_people(
     return rows
 
 
+def _page_in_hours(
+    session: Session,
+    oncall: OncallConfig,
+    incident: Incident,
+    people: list[str],
+    kind: str,
+    step: int | None,
+    now: datetime,
+    low: dict[str, Any] | None,
+    skip: set[tuple[str, str]] | None = None,
+) -> Pages:
+    """`page_people`, except that a low-urgency page outside its person's working hours waits
+    for them (pending until then, when the sweeper sends it); returns the pages due now."""
+    if low is None or not low.get("working_hours"):
+        return page_people(session, oncall, incident, people, kind, step, now, skip)
+    rows: Pages = []
+    for person in people:
+        tz = ZoneInfo(oncall.people[person].timezone)
+        until = held_until(low, tz, now)
+        pages = page_people(session, oncall, incident, [person], kind, step, now, skip)
+        if until is None:
+            rows += pages
+            continue
+        for row in pages:
+            # Written when the hours begin, as far as delivery latency is concerned: it measures
+            # the channel, not the night.
+            row.status, row.claimed_until, row.attempts = PENDING, None, 0
+            row.next_attempt_at = row.created_at = until
+        local = until.astimezone(tz)
+        text = f"low urgency: the page to {person} waits for their working hours, {local:%a %H:%M} {tz.key}"
+        record(session, incident, "page_held", SYSTEM_ACTOR, now, text, {"person": person})
+    return rows
+
+
 def _fire_due(
     session: Session, oncall: OncallConfig, incident: Incident, esc: Escalation, now: datetime
 ) -> Pages:
     plan = schedule(esc.policy)
+    low = low_urgency_rules(esc.policy, urgency_of(oncall, incident.severity))
     rows: list[Notification] = []
     while esc.due_at is not None and esc.due_at <= now:
         entry = plan[esc.next_index]
         people, problems = resolve_targets(oncall, entry.notify, incident.owner, now)
         for problem in problems:
             record(session, incident, "paging_problem", SYSTEM_ACTOR, now, problem)
-        rows += page_people(session, oncall, incident, people, PAGE, entry.step, now)
+        rows += _page_in_hours(session, oncall, incident, people, PAGE, entry.step, now, low)
         label = f"step {entry.step + 1}" + (f" (repeat {entry.round})" if entry.round else "")
         who = ", ".join(people) or "nobody"
         kind = "paged" if esc.next_index == 0 else "escalated"
@@ -155,6 +191,11 @@ def _fire_due(
         metrics.ESCALATIONS.labels(str(entry.step + 1)).inc()
         esc.next_index += 1
         esc.due_at = esc.started_at + plan[esc.next_index].offset if esc.next_index < len(plan) else None
+        if esc.due_at is not None and stops_after_a_step(low):
+            # Low urgency wakes nobody else: the clock stops until the severity rises.
+            esc.due_at = None
+            text = "low urgency: no further escalation unless the severity rises to high urgency"
+            record(session, incident, "escalation_paused", SYSTEM_ACTOR, now, text)
     return rows
 
 
@@ -196,14 +237,50 @@ def on_reopened(session: Session, oncall: OncallConfig, incident: Incident, now:
 
 
 def on_severity_raised(session: Session, oncall: OncallConfig, incident: Incident, now: datetime) -> Pages:
-    """Tell everyone already paged that it got worse (with the new urgency)."""
+    """Tell everyone already paged that it got worse (with the new urgency). Now high urgency,
+    pages waiting for working hours go at once and a stopped escalation goes on."""
     if not incident.is_open:
         return []
     pages = repository.paged_contacts(session, incident.id, (DELIVERED, SENDING, PENDING))
+    esc = repository.escalation_of(session, incident.id)
+    urgency = urgency_of(oncall, incident.severity)
+    low = low_urgency_rules(esc.policy, urgency) if esc is not None else None
+    released = _release_held(session, incident, pages, now) if urgency == "high" else []
     people = [p for p in dict.fromkeys(n.recipient for n in pages) if p in oncall.people]
     # A page not yet delivered is rendered when sent, so it will already show the new severity.
     waiting = {(n.recipient, contact_key(n.contact_ref)) for n in pages if n.status != DELIVERED}
-    return page_people(session, oncall, incident, people, SEVERITY_RAISED, None, now, skip=waiting)
+    rows = _page_in_hours(session, oncall, incident, people, SEVERITY_RAISED, None, now, low, waiting)
+    if esc is not None and urgency == "high":
+        _resume(session, incident, esc, now)
+    return released + rows
+
+
+def _release_held(session: Session, incident: Incident, pages: Pages, now: datetime) -> Pages:
+    """Pages waiting for working hours (pending, never tried, due later) go now."""
+    held = [n for n in pages if n.status == PENDING and n.attempts == 0 and n.next_attempt_at > now]
+    for row in held:
+        row.next_attempt_at = row.created_at = now
+        if session.info.get(PAGES_BORN_CLAIMED, True):
+            row.status, row.claimed_until, row.attempts = SENDING, now + LEASE, 1
+    if held:
+        who = ", ".join(dict.fromkeys(n.recipient for n in held))
+        text = f"high urgency now: the pages waiting for working hours go at once ({who})"
+        record(session, incident, "page_released", SYSTEM_ACTOR, now, text)
+    return held
+
+
+def _resume(session: Session, incident: Incident, esc: Escalation, now: datetime) -> None:
+    """A low-urgency escalation stopped after a step goes on: the next step follows the usual
+    gap after now, as if the step before it had just fired."""
+    plan = schedule(esc.policy)
+    stopped = esc.due_at is None and incident.status == TRIGGERED and "low_urgency" in esc.policy
+    if not stopped or not 0 < esc.next_index < len(plan):
+        return
+    esc.started_at = now - plan[esc.next_index - 1].offset
+    esc.due_at = esc.started_at + plan[esc.next_index].offset
+    step = plan[esc.next_index].step + 1
+    text = f"high urgency now: the escalation goes on, step {step} at {esc.due_at:%H:%M} UTC"
+    record(session, incident, "escalation_resumed", SYSTEM_ACTOR, now, text)
 
 
 def _stop(session: Session, incident_id: int) -> None:

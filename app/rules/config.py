@@ -1,18 +1,34 @@
-"""The rules' own sections of the rules directory: `rules` and `severity_matrix`."""
+"""The rules' own sections of the rules directory: `rules`, `severity_matrix`, `harm_by_risk_tier`."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import get_args
 
 from pydantic import TypeAdapter, ValidationError
 
 from app.durations import parse_duration
-from app.rules.engine import IMPACT_LEVELS, Impact, InitialHarm, Rule, RuleSet
+from app.rules.engine import (
+    DEFAULT_HARM_BY_RISK_TIER,
+    DEFAULT_SEVERITY_MATRIX,
+    IMPACT_LEVELS,
+    Impact,
+    InitialHarm,
+    Rule,
+    RuleSet,
+    harm_raises,
+)
 from app.rules.matchers import MatcherError, parse_matcher
 from app.rules.schemas import RuleSpec, SeverityMatrixSpec
 from app.sections import Located, Merged, SectionKind, format_error
+from app.vocabulary import RiskTier
 
-SECTIONS: dict[str, SectionKind] = {"rules": "list", "severity_matrix": "single"}
+RISK_TIERS: tuple[str, ...] = get_args(RiskTier)
+SECTIONS: dict[str, SectionKind] = {
+    "rules": "list",
+    "severity_matrix": "single",
+    "harm_by_risk_tier": "single",
+}
 
 
 def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -> Rule | None:
@@ -52,6 +68,7 @@ def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -
         source=item.where,
         group_with=spec.group_with,
         harm=_initial_harm(spec),
+        required_labels=tuple(spec.required_labels),
     )
 
 
@@ -79,6 +96,34 @@ def _severity_matrix(items: list[Located], problems: list[str]) -> dict[str, dic
     return {str(t): {str(h): str(s) for h, s in row.items()} for t, row in matrix.items()}
 
 
+def _harm_by_risk_tier(items: list[Located], problems: list[str]) -> dict[str, dict[str, str]] | None:
+    """The section as risk tier -> harm level -> raised level; None when absent or invalid."""
+    if not items:
+        return None
+    item = items[0]
+    if item.value is None:  # present but empty: no tier raises harm
+        return {}
+    if not isinstance(item.value, dict):
+        problems.append(f"{item.where}: harm_by_risk_tier: must be a mapping such as {{high: 1}}")
+        return None
+    by_tier: dict[str, int | str] = {}
+    for tier, how in item.value.items():
+        if tier not in RISK_TIERS:
+            known = ", ".join(RISK_TIERS)
+            problems.append(f"{item.where}: harm_by_risk_tier: unknown risk tier {tier!r} (known: {known})")
+        elif (type(how) is int and 0 <= how < len(IMPACT_LEVELS)) or how in IMPACT_LEVELS:
+            by_tier[tier] = how
+        else:
+            levels = ", ".join(IMPACT_LEVELS)
+            problems.append(
+                f"{item.where}: harm_by_risk_tier: {tier}: {how!r} is neither a number of harm levels "
+                f"to add (0-{len(IMPACT_LEVELS) - 1}) nor a harm level to raise to ({levels})"
+            )
+    if len(by_tier) != len(item.value):
+        return None
+    return harm_raises(by_tier)
+
+
 def parse_rules(merged: Merged, runbooks: Collection[str], problems: list[str]) -> RuleSet:
     """Validate the rules (names unique, runbooks known, group_with resolvable) and the matrix."""
     rules: list[Rule] = []
@@ -97,4 +142,9 @@ def parse_rules(merged: Merged, runbooks: Collection[str], problems: list[str]) 
             unknown = rule.group_with
             problems.append(f"{rule.source}: rule {rule.name!r}: group_with names unknown rule {unknown!r}")
     matrix = _severity_matrix(merged.get("severity_matrix", []), problems)
-    return RuleSet(tuple(rules), matrix) if matrix else RuleSet(tuple(rules))
+    by_tier = _harm_by_risk_tier(merged.get("harm_by_risk_tier", []), problems)
+    return RuleSet(
+        tuple(rules),
+        matrix if matrix is not None else DEFAULT_SEVERITY_MATRIX,
+        by_tier if by_tier is not None else harm_raises(DEFAULT_HARM_BY_RISK_TIER),
+    )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from app.durations import parse_duration
 from app.rules.engine import DEFAULT_GROUP_BY, IMPACT_LEVELS
@@ -12,6 +20,7 @@ from app.vocabulary import CausalLink, HarmDomain, HarmLevel, IncidentType, Risk
 
 Level = Literal["low", "medium", "high", "critical"]
 assert set(Level.__args__) == set(IMPACT_LEVELS)  # type: ignore[attr-defined]
+LabelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Strict(BaseModel):
@@ -45,6 +54,7 @@ class RuleSpec(Strict):
     reopen_window: str | int = "1h"
     description: str = ""
     harm: InitialHarmSpec | None = None
+    required_labels: list[LabelName] = Field(default_factory=list)
 
     @field_validator("reopen_window")
     @classmethod
@@ -52,11 +62,11 @@ class RuleSpec(Strict):
         parse_duration(value)
         return str(value)
 
-    @field_validator("group_by")
+    @field_validator("group_by", "required_labels")
     @classmethod
-    def _group_by(cls, value: list[str]) -> list[str]:
+    def _once_each(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("group_by lists a label twice")
+            raise ValueError(f"{info.field_name} lists a label twice")
         return value
 
     @model_validator(mode="after")

@@ -6,6 +6,8 @@ histogram's buckets are counters, and a window would make them fall as incidents
 which rate() and increase() read as resets. One select of six columns streams all incidents at
 most once every 30 seconds, however often /metrics is scraped (about a second per 100,000
 incidents on SQLite). An incident reclassified moves from one (type, severity) series to another.
+Every (type, severity) series exists, at 0 until an incident of that kind counts, so increase()
+sees the first one; a scrape that could not read the database reports no samples, never zeros.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import product
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import HistogramMetricFamily
@@ -22,6 +25,7 @@ from prometheus_client.utils import floatToGoString
 
 from app.db import Database
 from app.stats import measures, repository
+from app.vocabulary import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ BUCKETS: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1440
 # `le` spelled as prometheus_client spells it for its own histograms ("30.0").
 LE: dict[float, str] = {b: floatToGoString(b) for b in BUCKETS}  # type: ignore[no-untyped-call]
 LABELS = ["type", "severity"]
+KINDS: tuple[tuple[str, ...], ...] = tuple(product(measures.KNOWN_TYPES, SEVERITIES))
+EMPTY = measures.Histogram(buckets=(0,) * len(BUCKETS), count=0, sum=0.0)
 CACHE_SECONDS = 30.0
 SCOPE = "over all incidents in the database (computed from it at scrape, cached 30 s)"
 
@@ -82,25 +88,27 @@ class DbHistograms(Collector):
         computed = self._current()
         for name, documentation in HELP.items():
             family = HistogramMetricFamily(name, documentation, labels=LABELS)
-            for labels, histogram in computed.get(name, {}).items():
+            histograms = {} if computed is None else {kind: EMPTY for kind in KINDS} | computed.get(name, {})
+            for labels, histogram in sorted(histograms.items()):
                 buckets = [(LE[b], float(c)) for b, c in zip(BUCKETS, histogram.buckets, strict=True)]
                 buckets.append(("+Inf", float(histogram.count)))
                 family.add_metric(list(labels), buckets, histogram.sum)
             yield family
 
-    def _current(self) -> Computed:
-        """The samples of the last 30 s, or computed now (one scrape computes, others wait for it)."""
+    def _current(self) -> Computed | None:
+        """The samples of the last 30 s, or computed now (one scrape computes, others wait for it);
+        None when there is no database to read or it could not be read."""
         with self._lock:
             source = self.source
             if source is None:
-                return {}
+                return None
             if self._cached is not None and self.clock() - self._cached[0] < CACHE_SECONDS:
                 return self._cached[1]
             try:
                 computed = source()
             except Exception:  # a scrape must not fail because the database blinked
                 log.exception("could not compute the response-time histograms for /metrics")
-                return {}
+                return None
             self._cached = (self.clock(), computed)
             return computed
 

@@ -1,17 +1,47 @@
-"""Runbook pages, readable on a phone."""
+"""Runbook pages, readable on a phone: the library's index and each runbook rendered."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from app.api.deps import CatalogDep, RuntimeDep
+from app.durations import parse_duration
 from app.incidents import service as incidents
 from app.models import Incident
-from app.web.auth import signed_in
-from app.web.rendering import TEMPLATES
+from app.runbooks.library import KNOWN_TYPES, Runbook
+from app.runbooks.render import body_html
+from app.web.auth import render, signed_in
 
 router = APIRouter(tags=["runbooks"])
+
+
+def _review_due(book: Runbook, max_age: timedelta, today: date) -> bool:
+    return book.last_reviewed is None or today - book.last_reviewed > max_age
+
+
+def _groups(books: list[Runbook]) -> list[tuple[str, list[Runbook]]]:
+    """The runbooks under each incident type they are written for (a runbook for two types is
+    under both), types in the vocabulary's order; runbooks for no type last."""
+    groups = [(t.replace("_", " "), [b for b in books if t in b.types]) for t in KNOWN_TYPES]
+    groups.append(("any type (named by rules)", [b for b in books if not b.types]))
+    return [(name, members) for name, members in groups if members]
+
+
+@router.get("/runbooks", response_class=HTMLResponse)
+def runbook_index(request: Request, catalog: CatalogDep, rt: RuntimeDep) -> HTMLResponse:
+    """The runbook library by incident type: title, models, owner and when each was last reviewed."""
+    # Within a type, runbooks for any model first: they are the ones most incidents get.
+    books = sorted(catalog.runbooks.values(), key=lambda b: (bool(b.models), b.title.casefold(), b.id))
+    max_age = parse_duration(rt.settings.runbook_max_age)
+    today = datetime.now(UTC).date()
+    due = {b.id for b in books if _review_due(b, max_age, today)}
+    return render(
+        request, "runbooks.html", title="Runbooks", groups=_groups(books), due=due, total=len(books)
+    )
 
 
 @router.get(
@@ -19,19 +49,30 @@ router = APIRouter(tags=["runbooks"])
     response_class=HTMLResponse,
     responses={404: {"description": "No such runbook (a page saying so)"}},
 )
-def runbook_page(runbook_id: str, request: Request, catalog: CatalogDep, rt: RuntimeDep) -> HTMLResponse:
+def runbook_page(runbook_id: str, request: Request, catalog: CatalogDep, rt: RuntimeDep) -> Response:
     """A runbook, readable on a phone (the raw Markdown with ?format=md); signed-in people also
     see the incidents that used it (those they may see)."""
     book = catalog.runbooks.get(runbook_id)
     if book is None:
-        page = TEMPLATES.get_template("runbook.html").render(book=None, runbook_id=runbook_id)
-        return HTMLResponse(page, status_code=404)
+        return render(
+            request, "runbook.html", 404, book=None, runbook_id=runbook_id, title="Runbook not found"
+        )
     if request.query_params.get("format") == "md":
-        return HTMLResponse(book.body, media_type="text/markdown; charset=utf-8")
+        return Response(book.body, media_type="text/markdown; charset=utf-8")
     person = signed_in(request)
     used: list[Incident] = []
     if person is not None and person.incident_id is None and rt.db is not None:
         with rt.db.session() as session:
             used = incidents.with_runbook(session, runbook_id, person.id)
-    html = TEMPLATES.get_template("runbook.html").render(book=book, used=used, signed_in=person is not None)
-    return HTMLResponse(html)
+    max_age = parse_duration(rt.settings.runbook_max_age)
+    return render(
+        request,
+        "runbook.html",
+        book=book,
+        # Escaped by markdown-it (raw HTML is off, links are checked): safe to insert as is.
+        content=Markup(body_html(book.body, book.title)),
+        used=used,
+        signed_in=person is not None,
+        review_due=_review_due(book, max_age, datetime.now(UTC).date()),
+        title=book.title,
+    )

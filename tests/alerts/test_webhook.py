@@ -152,8 +152,10 @@ def test_alert_without_a_matching_rule_opens_an_unclassified_incident(client: Te
     assert item["type"] == "unclassified"
     assert item["severity"] == "SEV2"
     assert item["model"] is None
-    # No rule runbook: the alert's own runbook_url annotation is kept.
-    assert item["runbook"] == {"id": None, "title": None, "url": "https://runbooks.example/FeatureDrift"}
+    # No rule names a runbook: the library's triage runbook comes before the alert's own URL.
+    runbook = item["runbook"]
+    assert (runbook["id"], runbook["reason"]) == ("unclassified-alert", "written for unclassified incidents")
+    assert runbook["url"].endswith("/runbooks/unclassified-alert") and len(runbook["revision"]) == 12
 
 
 def _settings_with(settings: Settings, **changes: Any) -> Settings:

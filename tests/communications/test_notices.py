@@ -39,8 +39,11 @@ SYSTEM = "incident-bridge"
 
 
 def open_outage(client: TestClient) -> int:
-    """A SEV2 technical_failure on fraud-scorer, opened by an Alertmanager webhook."""
-    incident_id = fire_one(client, alert_body("ModelServingErrors", "fraud-scorer", "critical"))
+    """A SEV2 technical_failure on fraud-scorer, opened by an Alertmanager webhook (a critical
+    serving outage would be SEV1, which the SEV1 update policy also follows)."""
+    incident_id = fire_one(
+        client, alert_body("DataPipelineStale", "fraud-scorer", "critical", pipeline="features")
+    )
     wait_settled(client)
     detail = incident_of(client, incident_id)
     assert (detail["type"], detail["severity"]) == ("technical_failure", "SEV2")
@@ -71,7 +74,7 @@ def test_an_alert_opens_the_ml_lead_notice_and_it_goes_out_at_once_through_pagin
     assert only["channel"] == "paging"
     assert only["template"] == "ml-lead"
     assert when(only["due_at"]) == opened + timedelta(minutes=15)
-    headline = "[SEV2] fraud-scorer: ModelServingErrors on fraud-scorer"
+    headline = "[SEV2] fraud-scorer: DataPipelineStale on fraud-scorer"
     headline += f" (technical failure, incident #{incident_id})"
     assert only["text"].startswith(headline + "\n")
     assert f"Incident: http://bridge.test/incidents/{incident_id}\n" in only["text"]

@@ -327,23 +327,23 @@ def test_override_may_name_someone_outside_the_members() -> None:
     assert on_call(rot, utc(2026, 2, 2)) in PAIR
 
 
-def test_the_shipped_override_puts_bob_on_call_over_christmas(tmp_path: Path) -> None:
+def test_the_shipped_override_puts_dan_on_call_over_christmas(tmp_path: Path) -> None:
     rules, runbooks = tmp_path / "rules", tmp_path / "runbooks"
     rules.mkdir()
     runbooks.mkdir()
     shutil.copy(ROOT / "rules" / "oncall.yaml", rules / "oncall.yaml")
-    rot = load_catalog(rules, runbooks).oncall.rotations["risk-ml-primary"]
-    assert rot.overrides == (Override("bob", utc(2026, 12, 24), utc(2026, 12, 27)),)
-    assert on_call(rot, utc(2026, 12, 24)) == "bob"
-    assert on_call(rot, utc(2026, 12, 26, 23, 59, 59)) == "bob"
+    rot = load_catalog(rules, runbooks).oncall.rotations["risk-ml-oncall"]
+    assert rot.overrides == (Override("dan", utc(2026, 12, 24), utc(2026, 12, 27)),)
+    assert on_call(rot, utc(2026, 12, 24)) == "dan"
+    assert on_call(rot, utc(2026, 12, 26, 23, 59, 59)) == "dan"
     # Move the alternation by one week: the override still holds, the regular shift does not.
     shifted = Rotation(
-        rot.id, ("bob", "alice"), rot.shift, rot.handoff_day, rot.handoff_time, rot.tz, None, rot.overrides
+        rot.id, ("dan", "carol"), rot.shift, rot.handoff_day, rot.handoff_time, rot.tz, None, rot.overrides
     )
-    assert on_call(shifted, utc(2026, 12, 23, 12)) == "alice"
-    assert on_call(shifted, utc(2026, 12, 24)) == "bob"
-    assert on_call(shifted, utc(2026, 12, 27)) == "alice"  # end is exclusive
-    assert on_call(shifted, utc(2026, 12, 23, 23, 59, 59)) == "alice"
+    assert on_call(shifted, utc(2026, 12, 23, 12)) == "carol"
+    assert on_call(shifted, utc(2026, 12, 24)) == "dan"
+    assert on_call(shifted, utc(2026, 12, 27)) == "carol"  # end is exclusive
+    assert on_call(shifted, utc(2026, 12, 23, 23, 59, 59)) == "carol"
 
 
 # --- parse_handoff --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from app.oncall.schemas import EmailContact, PagerDutyContact, SlackContact, Web
 from app.paging.message import Message
 from app.paging.notifiers import DeliveryError, build_notifiers, http, pagerduty, slack, webhook
 from app.paging.notifiers import email as email_channel
+from app.paging.notifiers import log as log_channel
 from tests.paging.standard_webhooks import verifies_legacy, verifies_standard
 from tests.support import free_port
 
@@ -729,6 +730,7 @@ def test_every_channel_is_registered_under_its_contact_type() -> None:
         "webhook": webhook.WebhookNotifier,
         "slack": slack.SlackNotifier,
         "pagerduty": pagerduty.PagerDutyNotifier,
+        "log": log_channel.LogNotifier,
     }
     assert all(n.channel == name for name, n in notifiers.items())
     pd = notifiers["pagerduty"]

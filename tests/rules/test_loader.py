@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,8 +34,10 @@ rules:
     reopen_window: 6h
 """
 
+# Owned and reviewed today: check-rules warns about neither.
 RUNBOOK = (
-    "---\nid: model-performance-degradation\ntitle: Model performance degradation\n---\n"
+    "---\nid: model-performance-degradation\ntitle: Model performance degradation\n"
+    f"owner: ml-platform\nlast_reviewed: {date.today().isoformat()}\n---\n"
     "## Containment\n1. Roll back\n"
 )
 
@@ -275,6 +277,13 @@ def test_custom_severity_matrix_changes_derived_severities(rules: Path, runbooks
         ),
         (["severity: SEV3", "auto_resolve: 'no'"], "auto_resolve: ", None),
         (["severity: SEV3", "group_by: [model, model]"], "group_by: ", "group_by lists a label twice"),
+        (
+            ["severity: SEV3", "required_labels: [model, model]"],
+            "required_labels: ",
+            "required_labels lists a label twice",
+        ),
+        (["severity: SEV3", "required_labels: ['not a label']"], "required_labels.0: ", None),
+        (["severity: SEV3", "required_labels: model"], "required_labels: ", None),
     ],
 )
 def test_rule_problem(rules: Path, runbooks: Path, extra: list[str], field: str, ours: str | None) -> None:
@@ -592,6 +601,134 @@ def test_repeated_rules_section_in_one_file_is_a_problem(rules: Path, runbooks: 
         rules, "10-a.yaml", "rules:\n" + rule_yaml("first") + "rules:\n" + rule_yaml("second", alertname="B")
     )
     assert problems_of(rules, runbooks) == [f"{path}:6:1: YAML syntax error: key 'rules' appears twice"]
+
+
+# Risk tiers from the model registry
+
+REGISTRY = """\
+models:
+  - {id: credit-scorer, tier: staging, risk_tier: high}
+  - {id: chatbot, tier: staging, risk_tier: limited}
+  - {id: sandbox-ranker, tier: experimental}
+"""
+
+
+def fairness_severity(rules_dir: Path, runbooks_dir: Path) -> dict[str, str]:
+    """The severity of a fairness alert (EXAMPLE's low x high rule) for each registered model."""
+    ruleset = load_catalog(rules_dir, runbooks_dir).ruleset
+    models = ("credit-scorer", "chatbot", "sandbox-ranker", "not-registered")
+    return {m: ruleset.classify({"alertname": "FairnessViolation", "model": m}).severity for m in models}
+
+
+def test_the_loader_hands_the_registry_risk_tiers_to_the_rules(rules: Path, runbooks: Path) -> None:
+    write(rules, "40-responsible-ai.yaml", EXAMPLE)
+    write(rules, "oncall.yaml", REGISTRY)
+
+    catalog = load_catalog(rules, runbooks)
+
+    assert catalog.ruleset.risk_tiers == {
+        "credit-scorer": "high",
+        "chatbot": "limited",
+        "sandbox-ranker": "minimal",
+    }
+    # Without a harm_by_risk_tier section, a high-risk model weighs one harm level more.
+    assert fairness_severity(rules, runbooks) == {
+        "credit-scorer": "SEV1",
+        "chatbot": "SEV2",
+        "sandbox-ranker": "SEV2",
+        "not-registered": "SEV2",
+    }
+
+
+def test_harm_by_risk_tier_section_sets_steps_and_floors(rules: Path, runbooks: Path) -> None:
+    write(rules, "00-tiers.yaml", "harm_by_risk_tier: {high: +1, limited: critical}\n")
+    write(rules, "40-responsible-ai.yaml", EXAMPLE)
+    write(rules, "oncall.yaml", REGISTRY)
+
+    severities = fairness_severity(rules, runbooks)
+
+    assert severities == {
+        "credit-scorer": "SEV1",
+        "chatbot": "SEV1",
+        "sandbox-ranker": "SEV2",
+        "not-registered": "SEV2",
+    }
+    # A fixed severity is what the rule says, whatever the tier.
+    accuracy = load_catalog(rules, runbooks).ruleset.classify(
+        {"alertname": "ModelAccuracyDrop", "model": "credit-scorer"}
+    )
+    assert accuracy.severity == "SEV2"
+
+
+@pytest.mark.parametrize(
+    "section", ["harm_by_risk_tier: {}\n", "harm_by_risk_tier:\n", "harm_by_risk_tier: {high: 0}\n"]
+)
+def test_an_empty_or_zero_harm_by_risk_tier_raises_nothing(rules: Path, runbooks: Path, section: str) -> None:
+    write(rules, "00-tiers.yaml", section)
+    write(rules, "40-responsible-ai.yaml", EXAMPLE)
+    write(rules, "oncall.yaml", REGISTRY)
+
+    assert set(fairness_severity(rules, runbooks).values()) == {"SEV2"}
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (
+            "{extreme: 1}",
+            ["harm_by_risk_tier: unknown risk tier 'extreme' (known: high, limited, minimal)"],
+        ),
+        *[
+            (
+                f"{{high: {value}}}",
+                [
+                    f"harm_by_risk_tier: high: {shown} is neither a number of harm levels to add (0-3)"
+                    " nor a harm level to raise to (low, medium, high, critical)"
+                ],
+            )
+            for value, shown in [
+                ("4", "4"),
+                ("-1", "-1"),
+                ("severe", "'severe'"),
+                ("true", "True"),
+                ("'1'", "'1'"),
+                ("1.5", "1.5"),
+                ("[high]", "['high']"),
+            ]
+        ],
+        ("[high, 1]", ["harm_by_risk_tier: must be a mapping such as {high: 1}"]),
+        (
+            "{High: 1, limited: huge}",
+            [
+                "harm_by_risk_tier: unknown risk tier 'High' (known: high, limited, minimal)",
+                "harm_by_risk_tier: limited: 'huge' is neither a number of harm levels to add (0-3)"
+                " nor a harm level to raise to (low, medium, high, critical)",
+            ],
+        ),
+    ],
+)
+def test_invalid_harm_by_risk_tier(rules: Path, runbooks: Path, section: str, expected: list[str]) -> None:
+    path = write(rules, "00-tiers.yaml", f"harm_by_risk_tier: {section}\n")
+
+    problems = problems_of(rules, runbooks)
+
+    assert problems == [f"{path}: {problem}" for problem in expected]
+
+
+def test_harm_by_risk_tier_in_two_files(rules: Path, runbooks: Path) -> None:
+    first = write(rules, "00-tiers.yaml", "harm_by_risk_tier: {high: 1}\n")
+    second = write(rules, "10-tiers.yaml", "harm_by_risk_tier: {high: 2}\n")
+    problem = only_problem(rules, runbooks)
+    assert problem == f"{second}: section 'harm_by_risk_tier' is already set in {first}"
+
+
+def test_required_labels_are_loaded(rules: Path, runbooks: Path) -> None:
+    write(rules, "10-a.yaml", "rules:\n" + rule_yaml("a", "required_labels: [model, group]"))
+
+    ruleset = load_catalog(rules, runbooks).ruleset
+
+    assert ruleset.rules[0].required_labels == ("model", "group")
+    assert ruleset.classify({"alertname": "A", "group": "age"}).missing_labels == ("model",)
 
 
 # The shipped rules

@@ -32,6 +32,8 @@ NAMED_BY_RULES = {
 
 # The runbook an incident of each type gets when its rule (or a person's report) names none.
 GENERIC = {
+    "technical_failure": "model-serving-errors",
+    "performance_degradation": "model-performance-degradation",
     "fairness_violation": "fairness-violation",
     "safety": "harmful-output",
     "ethical": "ethical-concern",
@@ -121,6 +123,11 @@ def test_every_type_has_a_default_runbook(library: dict[str, Runbook], type_: st
 @pytest.mark.parametrize(("type_", "generic"), sorted(GENERIC.items()))
 def test_the_default_is_the_generic_runbook(library: dict[str, Runbook], type_: str, generic: str) -> None:
     assert default_runbook(library, type_) == generic
+
+
+def test_each_type_names_its_general_runbook_once(library: dict[str, Runbook]) -> None:
+    claimed = sorted((t, book.id) for book in library.values() for t in book.default_for)
+    assert claimed == sorted(GENERIC.items())
 
 
 def test_specific_runbooks_list_their_types_without_becoming_a_default(library: dict[str, Runbook]) -> None:

@@ -11,6 +11,7 @@ from app.config import Settings
 from app.instance.keys import Keys
 from app.paging.notifiers.base import DeliveryError, Notifier
 from app.paging.notifiers.email import EmailNotifier
+from app.paging.notifiers.log import LogNotifier
 from app.paging.notifiers.pagerduty import PagerDutyNotifier
 from app.paging.notifiers.slack import SlackNotifier
 from app.paging.notifiers.webhook import WebhookNotifier
@@ -33,5 +34,6 @@ def build_notifiers(settings: Settings, client: httpx.Client, keys: Keys) -> dic
         WebhookNotifier(client, keys.webhooks),
         SlackNotifier(client),
         PagerDutyNotifier(client, settings.pagerduty_events_url),
+        LogNotifier(settings.environment),
     ]
     return {notifier.channel: notifier for notifier in notifiers}
