@@ -23,7 +23,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.durations import parse_duration
-from app.rules.matchers import Matcher, MatcherError, parse_matcher
+from app.rules.matchers import Matcher, MatcherError, parse_matchers
 from app.sections import Located, Merged, SectionKind, format_error
 from app.vocabulary import Severity
 
@@ -100,7 +100,7 @@ def _build(
     raw_matchers = raw.get("matchers")
     for text in raw_matchers if isinstance(raw_matchers, list) else []:
         try:
-            matchers.append(parse_matcher(text))
+            matchers.extend(parse_matchers(text))
         except MatcherError as exc:
             problems.append(f"{item.where}: {label}: {exc}")
             ok = False

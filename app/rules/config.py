@@ -18,7 +18,7 @@ from app.rules.engine import (
     RuleSet,
     harm_raises,
 )
-from app.rules.matchers import MatcherError, parse_matcher
+from app.rules.matchers import MatcherError, parse_matchers
 from app.rules.schemas import RuleSpec, SeverityMatrixSpec
 from app.sections import Located, Merged, SectionKind, format_error
 from app.vocabulary import RiskTier
@@ -39,7 +39,7 @@ def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -
     raw_matchers = raw.get("matchers")
     for text in raw_matchers if isinstance(raw_matchers, list) else []:
         try:
-            matchers.append(parse_matcher(text))
+            matchers.extend(parse_matchers(text))
         except MatcherError as exc:
             problems.append(f"{item.where}: {label}: {exc}")
             ok = False

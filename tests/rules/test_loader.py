@@ -827,3 +827,21 @@ def test_console_script_fails_on_bad_rules(rules: Path, runbooks: Path, tmp_path
     assert result.returncode != 0
     assert "unknown runbook 'gone'" in result.stderr
     assert "3 problem(s) found" in result.stderr
+
+
+def test_one_matchers_entry_may_hold_several_matchers_as_in_alertmanager(rules: Path, runbooks: Path) -> None:
+    write(
+        rules,
+        "10.yaml",
+        """\
+        rules:
+          - name: both
+            matchers: ['{alertname="A", model=~"fraud.*"}', 'team="risk"']
+            type: technical_failure
+            severity: SEV3
+        """,
+    )
+    rule = load_catalog(rules, runbooks).ruleset.rules[0]
+    assert [str(m) for m in rule.matchers] == ['alertname="A"', 'model=~"fraud.*"', 'team="risk"']
+    assert rule.matches({"alertname": "A", "model": "fraud-scorer", "team": "risk"})
+    assert not rule.matches({"alertname": "A", "model": "churn", "team": "risk"})
