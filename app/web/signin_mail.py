@@ -14,7 +14,7 @@ from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from app.db import utcnow
-from app.oncall.schemas import EmailContact, PersonSpec, SlackContact, WebhookContact
+from app.oncall.schemas import EmailContact, LogContact, PersonSpec, SlackContact, WebhookContact
 from app.paging.message import Message
 from app.paging.notifiers.base import DeliveryError
 
@@ -75,13 +75,13 @@ def _message(person: str, url: str) -> Message:
 
 
 def send_sign_in_link(rt: Runtime, person: PersonSpec, url: str) -> None:
-    """Send `url` to every email, webhook and Slack contact of `person`; failures are logged."""
+    """Send `url` to every email, webhook, Slack and log contact of `person`; failures are logged."""
     notifiers: dict[str, Any] = rt.channels() if rt.channels is not None else {}
     for contact in person.contact:
         try:
             if isinstance(contact, EmailContact):
                 _email(rt, contact.address, url)
-            elif isinstance(contact, WebhookContact | SlackContact) and contact.type in notifiers:
+            elif isinstance(contact, WebhookContact | SlackContact | LogContact) and contact.type in notifiers:
                 notifiers[contact.type].send(contact, _message(person.id, url))
         except (DeliveryError, OSError, smtplib.SMTPException) as exc:
             # The reason only: a contact's address or webhook URL is a secret of its own.

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.oncall.schemas import PersonSpec
 from app.paging.message import Message
+from app.paging.notifiers.log import LogNotifier
 from app.web import auth
 from app.web.signin_mail import send_sign_in_link
 
@@ -118,6 +119,16 @@ def test_sign_in_link_goes_to_chat_contacts() -> None:
     for recorder in (webhook, slack):
         [(_, message)] = recorder.sent
         assert message.links == {"view": url} and url in message.note and message.recipient == "bob"
+
+
+def test_sign_in_link_reaches_a_person_who_has_only_the_log_channel(caplog: pytest.LogCaptureFixture) -> None:
+    """The shipped on-call file pages through the log: its people can sign in on a first run."""
+    rt: Any = SimpleNamespace(settings=Settings(), channels=lambda: {"log": LogNotifier()})
+    person = PersonSpec.model_validate({"id": "carol", "contact": [{"type": "log"}]})
+    url = "http://bridge.test/login/abc.def"
+    with caplog.at_level("INFO"):
+        send_sign_in_link(rt, person, url)
+    assert any(url in record.getMessage() for record in caplog.records), caplog.text
 
 
 def sign_in(client: TestClient, person: str) -> None:
