@@ -7,9 +7,13 @@ The app-level tests run against SQLite and, when BRIDGE_TEST_DATABASE_URL is set
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,13 +21,15 @@ from typing import Any
 import pytest
 from asgi_correlation_id.context import correlation_id
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from app import logs
 from app.config import Settings
 from app.main import create_app
 from tests.logs.capture import Captured, capturing
 from tests.paging.conftest import alert_body
-from tests.support import incident_detail, wait_until
+from tests.support import ROOT, incident_detail, wait_until
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 REQUIRED = ("timestamp", "level", "logger", "message")
@@ -210,3 +216,43 @@ def test_one_line_per_lifecycle_event_with_the_incident_id_never_per_alert(
             "performance_degradation",
         )
         assert line["message"].startswith(f"incident {incident_id} {line['event']} {line['severity']} ")
+
+
+def test_a_lifecycle_line_is_written_when_its_transaction_commits_and_never_when_it_rolls_back() -> None:
+    engine = create_engine("sqlite://")
+    with capturing() as captured:
+        with contextlib.suppress(RuntimeError), Session(engine) as session, session.begin():
+            logs.incident_event(session, "opened", 7, "SEV2", "data_quality", "k")
+            raise RuntimeError("rolled back, then tried again")  # e.g. a conflict with another writer
+        assert captured.lines() == []
+        with Session(engine) as session, session.begin():
+            logs.incident_event(session, "opened", 8, "SEV2", "data_quality", "k")
+            logs.incident_event(session, "alert_refired", 8, "SEV2", "data_quality", "k")  # not an event
+            assert captured.lines() == []  # not yet committed
+        with Session(engine) as session, session.begin():  # a new session has nothing left over
+            session.execute(text("select 1"))
+    assert [(ln["incident_id"], ln["event"]) for ln in captured.lines()] == [(8, "opened")]
+
+
+def test_a_configured_process_logs_its_crashes_as_json_too() -> None:
+    """A thread that dies and an uncaught exception: tracebacks as JSON lines, not bare text."""
+    script = (
+        "import threading, warnings\n"
+        "from app import logs\n"
+        "logs.configure('info', 'json')\n"
+        "warnings.warn('old call')\n"
+        "worker = threading.Thread(target=lambda: 1 / 0, name='sender')\n"
+        "worker.start(); worker.join()\n"
+        "raise RuntimeError('at start')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    warned, thread, crash = lines
+    assert (warned["logger"], warned["level"]) == ("py.warnings", "WARNING") and "old call" in warned[
+        "message"
+    ]
+    assert thread["message"] == "thread sender failed" and "ZeroDivisionError" in thread["exception"]
+    assert crash["level"] == "CRITICAL" and crash["exception"].rstrip().endswith("RuntimeError: at start")

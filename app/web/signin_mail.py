@@ -74,6 +74,9 @@ def _message(person: str, url: str) -> Message:
     )
 
 
+CHAT = (WebhookContact, SlackContact, LogContact)  # contacts a sign-in link goes to as a message
+
+
 def send_sign_in_link(rt: Runtime, person: PersonSpec, url: str) -> None:
     """Send `url` to every email, webhook, Slack and log contact of `person`; failures are logged."""
     notifiers: dict[str, Any] = rt.channels() if rt.channels is not None else {}
@@ -81,7 +84,7 @@ def send_sign_in_link(rt: Runtime, person: PersonSpec, url: str) -> None:
         try:
             if isinstance(contact, EmailContact):
                 _email(rt, contact.address, url)
-            elif isinstance(contact, WebhookContact | SlackContact | LogContact) and contact.type in notifiers:
+            elif isinstance(contact, CHAT) and contact.type in notifiers:
                 notifiers[contact.type].send(contact, _message(person.id, url))
         except (DeliveryError, OSError, smtplib.SMTPException) as exc:
             # The reason only: a contact's address or webhook URL is a secret of its own.
