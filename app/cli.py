@@ -122,10 +122,10 @@ def serve(host: str, port: int, workers: str) -> int:
         settings = settings.model_copy(update={"delivery": "worker"})
     try:
         app = create_app(settings)
-    except ConfigError as exc:
+    except ConfigError as exc:  # logged, so a JSON log stays JSON
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("refusing to start: fix the rules (incident-bridge check-rules)", file=sys.stderr)
+            log.error("%s", problem)
+        log.error("refusing to start: fix the rules (incident-bridge check-rules)")
         return 2
     holder = app.state.runtime.catalog
     worker = WorkerProcess(settings) if workers == "start" else None

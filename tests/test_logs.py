@@ -165,6 +165,7 @@ def test_lines_written_while_handling_a_request_carry_its_id(settings: Settings,
         assert acknowledged.status_code == 200, acknowledged.text
         failed = client.get("/test-boom", headers={"X-Request-ID": "boom-1"})
         assert failed.status_code == 500
+        assert failed.headers["X-Request-ID"] == "boom-1"  # the caller can quote it
 
     lines = json_log.lines()
     (ack,) = [ln for ln in lines if ln.get("event") == "acknowledged"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgi_correlation_id.context import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 
 from app.db import is_unavailable
 from app.errors import DomainError
+from app.logs import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 UNHANDLED = Counter(
@@ -97,7 +99,11 @@ def _bug(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     UNHANDLED.inc()
     body = {"error": "internal_error", "detail": "the request failed; the error is logged"}
-    return JSONResponse(body, status_code=500)
+    # Starlette answers a bug outside every middleware: echo the request id here, so the
+    # caller can quote the id the traceback was logged with.
+    request_id = correlation_id.get()
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return JSONResponse(body, status_code=500, headers=headers)
 
 
 def install(app: FastAPI) -> None:

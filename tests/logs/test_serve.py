@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,29 @@ def test_serve_and_its_workers_write_only_json_lines(
     (schema,) = [m for m in messages if m.startswith("database schema")]
     assert schema.startswith("database schema upgraded from revision none to ")
     assert TOKEN not in bridge.log.read_text()
+
+
+def test_serve_refusing_broken_rules_says_why_in_json(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "10.yaml").write_text("rules:\n  - name: broken\n    matchers: ['model=~\"(\"']\n")
+    env = {
+        **os.environ,
+        "BRIDGE_LOG_FORMAT": "json",
+        "BRIDGE_RULES_DIR": str(rules),
+        "BRIDGE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
+        "BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--inline", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [json.loads(line) for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    messages = [line["message"] for line in lines if line["level"] == "ERROR"]
+    assert any("rule 'broken'" in m and "regex" in m for m in messages), messages
+    assert messages[-1] == "refusing to start: fix the rules (incident-bridge check-rules)"
