@@ -115,7 +115,7 @@ def check(
     with db.session() as session:
         rows = heartbeats.states(session)
     missing = [h.name for h in declared if h.name not in rows]
-    if missing:  # silent from now on until their first beat
+    if missing:  # known from now on; armed by their first beat
         with db.session(write=True) as session:
             heartbeats.declare(session, missing, now)
         with db.session() as session:

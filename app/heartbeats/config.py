@@ -23,7 +23,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.durations import parse_duration
-from app.rules.matchers import Matcher, MatcherError, parse_matchers
+from app.rules.config import checked_matchers, known
+from app.rules.matchers import Matcher
 from app.sections import Located, Merged, SectionKind, format_error
 from app.vocabulary import Severity
 
@@ -96,22 +97,11 @@ def _build(
     raw = item.value if isinstance(item.value, dict) else {}
     label = f"heartbeat {raw['name']!r}" if isinstance(raw.get("name"), str) else "heartbeat"
     # Matchers, policy and runbook are checked even when other keys are wrong: every problem at once.
-    matchers, ok = [], True
-    raw_matchers = raw.get("matchers")
-    for text in raw_matchers if isinstance(raw_matchers, list) else []:
-        try:
-            matchers.extend(parse_matchers(text))
-        except MatcherError as exc:
-            problems.append(f"{item.where}: {label}: {exc}")
-            ok = False
-    policy = raw.get("escalation_policy")
-    if isinstance(policy, str) and policy not in policies:
-        problems.append(f"{item.where}: {label}: unknown escalation policy {policy!r}")
-        ok = False
-    runbook = raw.get("runbook")
-    if isinstance(runbook, str) and runbook not in runbooks:
-        problems.append(f"{item.where}: {label}: unknown runbook {runbook!r}")
-        ok = False
+    where = f"{item.where}: {label}"
+    matchers = checked_matchers(raw, where, problems)
+    ok = matchers is not None
+    ok = known(raw, "escalation_policy", policies, where, problems) and ok
+    ok = known(raw, "runbook", runbooks, where, problems) and ok
     try:
         spec = HeartbeatSpec.model_validate(item.value)
     except ValidationError as exc:
@@ -122,7 +112,7 @@ def _build(
     return Heartbeat(
         name=spec.name,
         interval=parse_duration(spec.interval),
-        matchers=tuple(matchers),
+        matchers=tuple(matchers or ()),
         escalation_policy=spec.escalation_policy,
         severity=spec.severity,
         runbook=spec.runbook,

@@ -17,7 +17,7 @@ from app.vocabulary import INCIDENT_TYPES, OPEN_STATUSES, SEVERITIES, UNCLASSIFI
 
 TYPES: tuple[str, ...] = (*INCIDENT_TYPES, UNCLASSIFIED)
 KINDS: tuple[tuple[str, str], ...] = tuple(product(TYPES, SEVERITIES))  # (type, severity)
-RESOLVED_BY = ("alerts", "person")
+RESOLVED_BY = ("alerts", "person", "heartbeat")
 # Also those of the time-to-detect, contain and resolve histograms (app/stats/metrics.py).
 BUCKETS: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import get_args
+from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -18,7 +18,7 @@ from app.rules.engine import (
     RuleSet,
     harm_raises,
 )
-from app.rules.matchers import MatcherError, parse_matchers
+from app.rules.matchers import Matcher, MatcherError, parse_matchers
 from app.rules.schemas import RuleSpec, SeverityMatrixSpec
 from app.sections import Located, Merged, SectionKind, format_error
 from app.vocabulary import RiskTier
@@ -31,22 +31,36 @@ SECTIONS: dict[str, SectionKind] = {
 }
 
 
+def checked_matchers(raw: dict[str, Any], where: str, problems: list[str]) -> list[Matcher] | None:
+    """The item's `matchers` (each entry one or more, as in Alertmanager); None after a problem."""
+    matchers: list[Matcher] = []
+    ok = True
+    entries = raw.get("matchers")
+    for text in entries if isinstance(entries, list) else []:
+        try:
+            matchers.extend(parse_matchers(text))
+        except MatcherError as exc:
+            problems.append(f"{where}: {exc}")
+            ok = False
+    return matchers if ok else None
+
+
+def known(raw: dict[str, Any], key: str, names: Collection[str], where: str, problems: list[str]) -> bool:
+    """False (and a problem) when the item names, under `key`, something that is not in `names`."""
+    value = raw.get(key)
+    if isinstance(value, str) and value not in names:
+        problems.append(f"{where}: unknown {key.replace('_', ' ')} {value!r}")
+        return False
+    return True
+
+
 def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -> Rule | None:
     raw = item.value if isinstance(item.value, dict) else {}
     label = f"rule {raw['name']!r}" if raw.get("name") else "rule"
     # Matchers and runbook are checked even when other keys are wrong: report everything at once.
-    matchers, ok = [], True
-    raw_matchers = raw.get("matchers")
-    for text in raw_matchers if isinstance(raw_matchers, list) else []:
-        try:
-            matchers.extend(parse_matchers(text))
-        except MatcherError as exc:
-            problems.append(f"{item.where}: {label}: {exc}")
-            ok = False
-    runbook = raw.get("runbook")
-    if isinstance(runbook, str) and runbook not in runbooks:
-        problems.append(f"{item.where}: {label}: unknown runbook {runbook!r}")
-        ok = False
+    matchers = checked_matchers(raw, f"{item.where}: {label}", problems)
+    ok = matchers is not None
+    ok = known(raw, "runbook", runbooks, f"{item.where}: {label}", problems) and ok
     try:
         spec = RuleSpec.model_validate(item.value)
     except ValidationError as exc:
@@ -56,7 +70,7 @@ def _build_rule(item: Located, runbooks: Collection[str], problems: list[str]) -
         return None
     return Rule(
         name=spec.name,
-        matchers=tuple(matchers),
+        matchers=tuple(matchers or ()),
         type=spec.type,
         severity=spec.severity,
         impact=Impact(spec.impact.technical, spec.impact.harm) if spec.impact else None,
