@@ -1,7 +1,8 @@
 """Paging stays on this machine: a copy of rules/ whose destinations point at the local sink.
 
-rules/oncall.yaml names real destinations (Slack, PagerDuty, webhooks). The service under test
-gets a copy of rules/ in which every http(s) URL points at bench/webhook/notification_sink.py,
+rules/oncall.yaml pages through the service's log only; the benchmark measures real channels, so
+its copy of rules/ takes examples/oncall/oncall-slack-pagerduty-email.yaml (Slack, PagerDuty,
+webhooks, email) in its place, and every http(s) URL points at bench/webhook/notification_sink.py,
 and every setting whose default is a non-local URL (the PagerDuty events URL) and SMTP point
 there too. Without a sink, the on-call sections (and those that name their people, such as
 communications) are left out, so nothing pages.
@@ -56,6 +57,8 @@ def prepare_rules(dest: Path, sink_url: str | None) -> int:
     for src in sorted((ROOT / "rules").iterdir()):
         if not src.is_file():
             continue
+        if src.name == "oncall.yaml" and sink_url is not None:
+            src = ROOT / "examples" / "oncall" / "oncall-slack-pagerduty-email.yaml"
         if src.suffix not in (".yaml", ".yml"):
             shutil.copy2(src, dest / src.name)
             continue
@@ -66,7 +69,8 @@ def prepare_rules(dest: Path, sink_url: str | None) -> int:
                 continue
         data, n = _redirect(data, sink_url or "http://127.0.0.1:9")
         redirected += n
-        (dest / src.name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        name = "oncall.yaml" if src.parent.name == "oncall" else src.name
+        (dest / name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return redirected
 
 
