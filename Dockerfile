@@ -5,7 +5,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     BRIDGE_DATABASE_URL=sqlite:////data/incident-bridge.db \
     BRIDGE_RULES_DIR=/app/rules BRIDGE_RUNBOOKS_DIR=/app/runbooks \
-    BRIDGE_ENVIRONMENT=production
+    BRIDGE_ENVIRONMENT=production BRIDGE_LOG_FORMAT=json
 
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
