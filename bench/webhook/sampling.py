@@ -128,6 +128,9 @@ class ProcessMemory:
     name: str
     rss_kb: int  # VmRSS now
     hwm_kb: int  # VmHWM: the most it was ever resident
+    # Pss: resident pages, each shared page divided among the processes sharing it (a worker
+    # forked from serve shares its imported modules until they are written to).
+    pss_kb: int = 0
 
 
 def _name(pid: int) -> str:
@@ -160,12 +163,23 @@ def tree_memory(pid: int) -> list[ProcessMemory]:
         except OSError:
             continue
         name = _name(each) if each == pid else f"child: {_name(each)}"  # a forked child keeps the command
-        found.append(ProcessMemory(each, name, _status_kb(status, "VmRSS:"), _status_kb(status, "VmHWM:")))
+        try:
+            pss = _status_kb(_read(f"/proc/{each}/smaps_rollup"), "Pss:")
+        except OSError:
+            pss = 0
+        found.append(
+            ProcessMemory(each, name, _status_kb(status, "VmRSS:"), _status_kb(status, "VmHWM:"), pss)
+        )
     return found
 
 
 def total_mb(processes: list[ProcessMemory]) -> float:
     return sum(p.rss_kb for p in processes) / 1024
+
+
+def total_pss_mb(processes: list[ProcessMemory]) -> float:
+    """The processes' proportional set sizes summed: shared pages counted once in all."""
+    return sum(p.pss_kb for p in processes) / 1024
 
 
 def describe(processes: list[ProcessMemory]) -> str:

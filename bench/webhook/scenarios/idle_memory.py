@@ -14,7 +14,7 @@ import httpx
 from .. import page_probe
 from ..common import WEBHOOK_PATH
 from ..report import Results, Section, per_run, worst
-from ..sampling import ProcessMemory, describe, total_mb, tree_memory
+from ..sampling import ProcessMemory, describe, total_mb, total_pss_mb, tree_memory
 from ..servers import Bridge, Server
 from ..targets import IDLE_RSS_MB, Check
 
@@ -73,7 +73,8 @@ def summarize(results: Results) -> Section:
             else ""
         )
         section.add(
-            f"  bridge-{db:<11} {w.total_mb:.1f} MB{reference}; {len(w.processes)} process(es): "
+            f"  bridge-{db:<11} {w.total_mb:.1f} MB{reference} (PSS, shared pages once: "
+            f"{total_pss_mb(w.processes):.1f} MB); {len(w.processes)} process(es): "
             f"{describe(w.processes)}; ready {w.startup_seconds:.1f} s after start, "
             + (
                 f"first page {w.page_seconds:.2f} s after its webhook's answer"
