@@ -23,12 +23,25 @@ def _review_due(book: Runbook, max_age: timedelta, today: date) -> bool:
     return book.last_reviewed is None or today - book.last_reviewed > max_age
 
 
-def _groups(books: list[Runbook]) -> list[tuple[str, list[Runbook]]]:
+def _general_first(type_: str, books: list[Runbook]) -> list[Runbook]:
+    """The runbooks written for `type_`, its general runbook (`default_for`) first."""
+    return sorted((b for b in books if type_ in b.types), key=lambda b: type_ not in b.default_for)
+
+
+def _groups(books: list[Runbook]) -> list[tuple[str, str, list[Runbook]]]:
     """The runbooks under each incident type they are written for (a runbook for two types is
-    under both), types in the vocabulary's order; runbooks for no type last."""
-    groups = [(t.replace("_", " "), [b for b in books if t in b.types]) for t in KNOWN_TYPES]
-    groups.append(("any type (named by rules)", [b for b in books if not b.types]))
-    return [(name, members) for name, members in groups if members]
+    under both), types in the vocabulary's order, each type's general runbook first; runbooks
+    for no type last. Each group: its name, its type, its runbooks."""
+    groups = [
+        (
+            t.replace("_", " "),
+            t,
+            sorted((b for b in books if t in b.types), key=lambda b: t not in b.default_for),
+        )
+        for t in KNOWN_TYPES
+    ]
+    groups.append(("any type (named by rules)", "", [b for b in books if not b.types]))
+    return [group for group in groups if group[2]]
 
 
 @router.get("/runbooks", response_class=HTMLResponse)

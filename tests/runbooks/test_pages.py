@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.runbooks.library import load_library
+from app.web.rendering import TEMPLATES
+from app.web.runbooks import _groups
 
 TODAY = datetime.now(UTC).date()
 RECENT = (TODAY - timedelta(days=10)).isoformat()
@@ -277,3 +279,15 @@ def test_the_openapi_document_describes_the_runbook_api(client: TestClient) -> N
         "url",
         "markdown",
     } == set(detail)
+
+
+def test_the_index_puts_each_types_general_runbook_first_and_marks_it() -> None:
+    library, problems = load_library(Path(__file__).resolve().parents[2] / "runbooks")
+    assert problems == []
+    groups = _groups(sorted(library.values(), key=lambda b: b.title))
+    firsts = {type_: books[0].id for _, type_, books in groups}
+    assert firsts["technical_failure"] == "model-serving-errors"
+    assert firsts["performance_degradation"] == "model-performance-degradation"
+    html = TEMPLATES.get_template("runbooks.html").render(groups=groups, due=set(), total=len(library))
+    # One "general" mark per type that has a general runbook, and only on that runbook.
+    assert html.count('class="badge general"') == sum(1 for b in library.values() for _ in b.default_for)
