@@ -85,22 +85,25 @@ def _notification(
         contact_ref=ref,
         kind=kind,
         step=step,
-        # Born claimed by this process, which sends it right after commit without another write.
-        # Should the process die first, the lease runs out and any replica's sweeper sends it.
-        status=SENDING,
-        claimed_until=now + LEASE,
-        attempts=1,
-        next_attempt_at=now,
-        created_at=now,
     )
 
 
-def _add(session: Session, rows: list[Notification]) -> None:
-    """Add new pages to the outbox: born claimed by a process that sends its own pages, else
-    pending for a worker to claim (`Database.pages_born_claimed`)."""
-    if not session.info.get(PAGES_BORN_CLAIMED, True):
-        for row in rows:
-            row.status, row.claimed_until, row.attempts = PENDING, None, 0
+def _send_at(session: Session, row: Notification, at: datetime, now: datetime) -> None:
+    """Make a page due at `at`. Due now in a process that sends its own pages, it is born claimed
+    by it, sent right after commit without another write (should the process die first, the
+    lease runs out and any replica's sweeper sends it); else it is pending until `at`, for a
+    worker or the sweeper to claim (`Database.pages_born_claimed`)."""
+    row.next_attempt_at = row.created_at = at
+    if at <= now and session.info.get(PAGES_BORN_CLAIMED, True):
+        row.status, row.claimed_until, row.attempts = SENDING, now + LEASE, 1
+    else:
+        row.status, row.claimed_until, row.attempts = PENDING, None, 0
+
+
+def _add(session: Session, rows: list[Notification], now: datetime) -> None:
+    """Add new pages to the outbox, due now."""
+    for row in rows:
+        _send_at(session, row, now, now)
     session.add_all(rows)
 
 
@@ -126,7 +129,7 @@ def page_people(
                 continue  # a notice or a reminder must not open an incident in a pager service
             if fits and (person_id, contact_key(ref)) not in (skip or set()):
                 rows.append(_notification(incident, person_id, ref, kind, step, now))
-    _add(session, rows)
+    _add(session, rows, now)
     return rows
 
 
@@ -156,8 +159,7 @@ def _page_in_hours(
         for row in pages:
             # Written when the hours begin, as far as delivery latency is concerned: it measures
             # the channel, not the night.
-            row.status, row.claimed_until, row.attempts = PENDING, None, 0
-            row.next_attempt_at = row.created_at = until
+            _send_at(session, row, until, now)
         local = until.astimezone(tz)
         text = f"low urgency: the page to {person} waits for their working hours, {local:%a %H:%M} {tz.key}"
         record(session, incident, "page_held", SYSTEM_ACTOR, now, text, {"person": person})
@@ -259,9 +261,7 @@ def _release_held(session: Session, incident: Incident, pages: Pages, now: datet
     """Pages waiting for working hours (pending, never tried, due later) go now."""
     held = [n for n in pages if n.status == PENDING and n.attempts == 0 and n.next_attempt_at > now]
     for row in held:
-        row.next_attempt_at = row.created_at = now
-        if session.info.get(PAGES_BORN_CLAIMED, True):
-            row.status, row.claimed_until, row.attempts = SENDING, now + LEASE, 1
+        _send_at(session, row, now, now)
     if held:
         who = ", ".join(dict.fromkeys(n.recipient for n in held))
         text = f"high urgency now: the pages waiting for working hours go at once ({who})"
@@ -308,7 +308,7 @@ def after_action(session: Session, incident: Incident, action: str, now: datetim
         seen.add(ident)
         ref = contacts.as_reference(sent.recipient, sent.contact_ref)
         rows.append(_notification(incident, sent.recipient, ref, action, None, now))
-    _add(session, rows)
+    _add(session, rows, now)
     return rows
 
 
@@ -337,7 +337,7 @@ def page_team(
         for c in team.fallback
         if kind in PAGING_KINDS or c.type not in CHANNELS_THAT_PAGE
     ]
-    _add(session, rows)
+    _add(session, rows, now)
     return rows
 
 
@@ -359,7 +359,7 @@ def fallback(
         )
         for contact in team.fallback
     ]
-    _add(session, rows)
+    _add(session, rows, now)
     return rows
 
 
