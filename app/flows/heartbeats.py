@@ -36,7 +36,7 @@ from app.models import Heartbeat as HeartbeatRow
 from app.models import Incident, Notification
 from app.paging import service as paging
 from app.rules.engine import DEFAULT_REOPEN_WINDOW, Classification
-from app.vocabulary import FIRING, RESOLVE, RESOLVED
+from app.vocabulary import FIRING, RESOLVE
 
 log = logging.getLogger(__name__)
 TYPE = "technical_failure"  # a heartbeat watches the pipeline that brings the alerts
@@ -115,11 +115,9 @@ def check(
     with db.session() as session:
         rows = heartbeats.states(session)
     missing = [h.name for h in declared if h.name not in rows]
-    if missing:  # known from now on; armed by their first beat
+    if missing:  # known from now on; armed by their first beat, so nothing to act on yet
         with db.session(write=True) as session:
             heartbeats.declare(session, missing, now)
-        with db.session() as session:
-            rows = heartbeats.states(session)
     changed = 0
     for heartbeat in declared:
         if heartbeats.needed(heartbeat, rows.get(heartbeat.name), now) is not None:
@@ -189,12 +187,7 @@ def _silent(
         "since": since.isoformat(),
         "interval_s": heartbeat.interval.total_seconds(),
     }
-    if (
-        latest is not None
-        and latest.status == RESOLVED
-        and latest.resolved_at is not None
-        and now - latest.resolved_at <= DEFAULT_REOPEN_WINDOW
-    ):
+    if incidents.reopens(latest, DEFAULT_REOPEN_WINDOW, now):
         incidents.reopen(session, latest, SYSTEM_ACTOR, now)
         incidents.record(session, latest, "heartbeat_silent", SYSTEM_ACTOR, now, message, data)
         pages = paging.on_reopened(session, ctx.catalog.oncall, latest, now)

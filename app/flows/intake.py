@@ -202,12 +202,7 @@ class _Batch:
         if incident is not None and incident.is_open:
             self.out.deduplicated["grouped"] += 1
             return incident
-        if (
-            incident is not None
-            and incident.status == RESOLVED  # a closed incident stays closed: a new one opens
-            and incident.resolved_at is not None
-            and self.now - incident.resolved_at <= c.reopen_window
-        ):
+        if incidents.reopens(incident, c.reopen_window, self.now):
             incidents.reopen(self.session, incident, alert.source, self.now)
             self.pages += paging.on_reopened(self.session, self.catalog.oncall, incident, self.now)
             self._follow(incident)

@@ -7,8 +7,8 @@ transaction; nothing here commits.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeGuard
 
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from app.vocabulary import (
     REASSIGN,
     REOPEN,
     RESOLVE,
+    RESOLVED,
     SNOOZE,
     TRIGGERED,
     WAKE,
@@ -234,6 +235,17 @@ def open_incident(
     )
     _note_restricted(session, incident, now)
     return incident
+
+
+def reopens(incident: Incident | None, window: timedelta, now: datetime) -> TypeGuard[Incident]:
+    """Whether its key firing again now reopens this incident: resolved (a closed one stays
+    closed: a new one opens) no longer than `window` ago."""
+    return (
+        incident is not None
+        and incident.status == RESOLVED
+        and incident.resolved_at is not None
+        and now - incident.resolved_at <= window
+    )
 
 
 def reopen(session: Session, incident: Incident, actor: str, now: datetime) -> None:
