@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,10 @@ class Runbook:
     revision: str = ""  # the first 12 hex digits of the SHA-256 of the file
     # The types this runbook is the library's general runbook for (a subset of `types`).
     default_for: tuple[str, ...] = ()
+
+    def review_due(self, max_age: timedelta, today: date) -> bool:
+        """Never reviewed, or last reviewed longer than `max_age` ago."""
+        return self.last_reviewed is None or today - self.last_reviewed > max_age
 
 
 class _FrontMatterLoader(yaml.SafeLoader):

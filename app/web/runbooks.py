@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,10 +17,6 @@ from app.runbooks.render import body_html
 from app.web.auth import render, signed_in
 
 router = APIRouter(tags=["runbooks"])
-
-
-def _review_due(book: Runbook, max_age: timedelta, today: date) -> bool:
-    return book.last_reviewed is None or today - book.last_reviewed > max_age
 
 
 def _general_first(type_: str, books: list[Runbook]) -> list[Runbook]:
@@ -51,7 +47,7 @@ def runbook_index(request: Request, catalog: CatalogDep, rt: RuntimeDep) -> HTML
     books = sorted(catalog.runbooks.values(), key=lambda b: (bool(b.models), b.title.casefold(), b.id))
     max_age = parse_duration(rt.settings.runbook_max_age)
     today = datetime.now(UTC).date()
-    due = {b.id for b in books if _review_due(b, max_age, today)}
+    due = {b.id for b in books if b.review_due(max_age, today)}
     return render(
         request, "runbooks.html", title="Runbooks", groups=_groups(books), due=due, total=len(books)
     )
@@ -86,6 +82,6 @@ def runbook_page(runbook_id: str, request: Request, catalog: CatalogDep, rt: Run
         content=Markup(body_html(book.body, book.title)),
         used=used,
         signed_in=person is not None,
-        review_due=_review_due(book, max_age, datetime.now(UTC).date()),
+        review_due=book.review_due(max_age, datetime.now(UTC).date()),
         title=book.title,
     )
