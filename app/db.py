@@ -167,6 +167,12 @@ class Database:
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "25", "53", "57")
 
 
+def is_conflict(exc: DBAPIError) -> bool:
+    """A transaction that lost to another (PostgreSQL: serialization failure, deadlock): the
+    same work tried again succeeds."""
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether a database error means it cannot take the request right now (retry later)."""
     if isinstance(exc, OperationalError):

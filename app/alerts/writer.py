@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.alerts import metrics
 from app.alerts.schemas import AlertIn
-from app.db import Database, is_unavailable
+from app.db import Database, is_conflict, is_unavailable
 from app.errors import DomainError, InternalError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,7 @@ def _settle(job: _Job, result: list[int] | BaseException) -> None:
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01")  # serialization failure, deadlock
+    return isinstance(exc, IntegrityError) or is_conflict(exc)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app import logs
 from app.catalog.loader import Catalog
 from app.config import Settings
-from app.db import Database, utcnow
+from app.db import Database, is_conflict, utcnow
 from app.durations import parse_duration
 from app.incidents import service as incidents
 from app.incidents.service import SYSTEM_ACTOR, record
@@ -122,8 +122,7 @@ RECORD_TRIES = 3  # a batch of outcomes that deadlocked with another worker is w
 
 def _conflict(exc: DBAPIError) -> bool:
     """A deadlock or serialization failure (PostgreSQL), or a locked SQLite file."""
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01") or "locked" in str(exc.orig)
+    return is_conflict(exc) or "locked" in str(exc.orig)
 
 
 @dataclass(frozen=True)
