@@ -36,11 +36,10 @@ from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
 from app.communications import metrics as communication_metrics
-from app.communications.service import Context
 from app.config import Settings, get_settings
 from app.db import Database, normalize_url, utcnow
-from app.flows import communications, heartbeats, reviews
 from app.flows.intake import IngestOutcome, ingest, publish
+from app.flows.jobs import flow_jobs
 from app.heartbeats import metrics as heartbeat_metrics
 from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
@@ -157,15 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 dispatcher,
                 settings.escalation_interval_seconds,
                 settings.sweep_interval_seconds,
-                more={
-                    "communications": lambda: communications.sweep(
-                        db, lambda: Context(catalog.current, settings.public_url), dispatcher.submit
-                    ),
-                    "reviews": lambda: reviews.sweep(db, lambda: catalog.current, dispatcher.submit),
-                    "heartbeats": lambda: heartbeats.check(
-                        db, lambda: catalog.current, settings.public_url, dispatcher.submit, dispatcher.clock
-                    ),
-                },
+                more=flow_jobs(db, lambda: catalog.current, settings.public_url, dispatcher),
             )
         try:
             yield

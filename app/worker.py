@@ -23,10 +23,9 @@ from prometheus_client.multiprocess import mark_process_dead
 from app import __version__
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
-from app.communications.service import Context
 from app.config import Settings
 from app.db import Database
-from app.flows import communications, heartbeats, reviews
+from app.flows.jobs import flow_jobs
 from app.instance import service as instance
 from app.metrics import jobs as job_metrics
 from app.paging.delivery import Dispatcher
@@ -75,19 +74,7 @@ class Worker:
             self.dispatcher,
             settings.escalation_interval_seconds,
             settings.sweep_interval_seconds,
-            more={
-                "communications": lambda: communications.sweep(
-                    db, lambda: Context(catalog.current, settings.public_url), self.dispatcher.submit
-                ),
-                "reviews": lambda: reviews.sweep(db, lambda: catalog.current, self.dispatcher.submit),
-                "heartbeats": lambda: heartbeats.check(
-                    db,
-                    lambda: catalog.current,
-                    settings.public_url,
-                    self.dispatcher.submit,
-                    self.dispatcher.clock,
-                ),
-            },
+            more=flow_jobs(db, lambda: catalog.current, settings.public_url, self.dispatcher),
             sweep=False,  # this loop sweeps
         )
         log.info("incident-bridge worker %s started", __version__)
