@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
@@ -69,6 +71,22 @@ def normalize_url(raw: str) -> URL:
     return url
 
 
+def json_text(value: Any) -> str:
+    """JSON columns as stored: orjson, several times faster than the standard library on the
+    intake's labels and annotations. Keys that are not strings become strings, as `json` does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def json_value(text: str | bytes) -> Any:
+    """A stored JSON column read back; text orjson refuses (a NaN written by an older version,
+    numbers beyond 64 bits) is read as the standard library reads it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 WRITE_LOCK_WAIT = 10.0  # seconds a SQLite writer waits for another process to commit
 
 
@@ -116,10 +134,10 @@ def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **JSON_CODEC)
         _sqlite_setup(engine, immediate)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC)
 
 
 PAGES_BORN_CLAIMED = "pages_born_claimed"  # the session flag: see Database.pages_born_claimed

@@ -154,6 +154,9 @@ def incident_key(rule: str, group_by: Sequence[str], labels: Mapping[str, str]) 
     return key, group
 
 
+CLASSIFIED_KEPT = 16_384  # label sets whose classification a rule set remembers
+
+
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...] = ()
@@ -167,6 +170,11 @@ class RuleSet:
     # (rule name, risk tier) -> (severity, why) where the tier makes the severity worse: worked
     # out once here so classifying stays a dict lookup.
     _raised: dict[tuple[str, str], tuple[str, str]] = field(init=False, repr=False, compare=False)
+    # Label sets seen lately -> their classification. Alertmanager repeats the same alerts every
+    # group_interval, so most alerts were classified before; the rules never change in a set.
+    _seen: dict[tuple[tuple[str, str], ...], Classification] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         raised: dict[tuple[str, str], tuple[str, str]] = {}
@@ -203,7 +211,19 @@ class RuleSet:
         return None
 
     def classify(self, labels: Mapping[str, str]) -> Classification:
-        """Classify one alert; an alert no rule matches is `unclassified`, never dropped."""
+        """Classify one alert; an alert no rule matches is `unclassified`, never dropped.
+
+        The answer depends on the labels alone, so it is remembered for the last few thousand
+        label sets (a Classification is never changed by its users)."""
+        seen = tuple(labels.items())
+        found = self._seen.get(seen)
+        if found is None:
+            if len(self._seen) >= CLASSIFIED_KEPT:
+                self._seen.clear()
+            found = self._seen[seen] = self._classify(labels)
+        return found
+
+    def _classify(self, labels: Mapping[str, str]) -> Classification:
         rule = self.match(labels)
         if rule is None:
             key, group = incident_key(UNCLASSIFIED, DEFAULT_GROUP_BY, labels)

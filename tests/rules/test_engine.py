@@ -641,3 +641,31 @@ def test_classify_is_deterministic_and_total_on_random_labels(shipped: RuleSet) 
     # The fuzz reaches both the rules and the unclassified path.
     assert "unclassified" in seen_rules
     assert len(seen_rules) > 3
+
+
+def test_a_remembered_classification_is_the_one_the_rules_give() -> None:
+    drift = make_rule("drift", 'alertname="FeatureDrift"', severity="SEV3", group_by=("model",))
+    ruleset = RuleSet((drift,))
+    labels = {"alertname": "FeatureDrift", "model": "churn"}
+
+    first = ruleset.classify(labels)
+    again = ruleset.classify(dict(labels))
+    other = ruleset.classify({"alertname": "FeatureDrift", "model": "credit"})
+
+    assert again == first
+    assert (other.key, first.key) == ('drift:{model="credit"}', 'drift:{model="churn"}')
+    # A model's risk tier is part of the rule set: a new set does not answer from the old one's memory.
+    tiered = replace(drift, impact=Impact("high", "medium"), severity=None)
+    plain = RuleSet((tiered,))
+    assert plain.classify(labels).severity == "SEV2"
+    assert plain.with_risk_tiers({"churn": "high"}).classify(labels).severity == "SEV1"
+
+
+def test_the_memory_of_classifications_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.rules.engine.CLASSIFIED_KEPT", 8)
+    ruleset = RuleSet((make_rule("drift", 'alertname="FeatureDrift"'),))
+
+    keys = {ruleset.classify({"alertname": "FeatureDrift", "model": f"m{i}"}).key for i in range(50)}
+
+    assert len(keys) == 50
+    assert len(ruleset._seen) <= 8
