@@ -109,28 +109,39 @@ def serve(host: str, port: int, workers: str) -> int:
     """`workers`: `start` one worker process, `none` (workers run elsewhere), or `inline`."""
     if workers == "start":
         _metrics_directory()
+    from app.startup import Migration
+
+    settings = get_settings()
+    _logging(settings)
+    migration = Migration(settings.database_url)  # in a child: this process never loads Alembic
+    if workers == "start":
+        # The worker's modules load meanwhile; it is forked once the schema is up to date, before
+        # this process loads the web's (it never needs them).
+        from app.worker import WorkerProcess
+    if not migration.succeeded():
+        return 1
+    if workers != "inline":
+        settings = settings.model_copy(update={"delivery": "worker"})
+    worker = WorkerProcess(settings) if workers == "start" else None
+    if worker is not None:
+        worker.fork()  # no thread has started yet; it waits for `release`
     import uvicorn
 
     from app.catalog.loader import ConfigError
     from app.main import create_app, install_sighup
-    from app.worker import WorkerProcess
 
-    settings = get_settings()
-    _logging(settings)
-    migrate(settings.database_url)
-    if workers != "inline":
-        settings = settings.model_copy(update={"delivery": "worker"})
     try:
         app = create_app(settings)
     except ConfigError as exc:  # logged, so a JSON log stays JSON
         for problem in exc.problems:
             log.error("%s", problem)
         log.error("refusing to start: fix the rules (incident-bridge check-rules)")
+        if worker is not None:
+            worker.stop()
         return 2
     holder = app.state.runtime.catalog
-    worker = WorkerProcess(settings) if workers == "start" else None
     if worker is not None:
-        worker.start()  # forked now: no thread has started yet
+        worker.release()
         holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
     install_sighup(holder)
 

@@ -156,37 +156,55 @@ def run_worker(settings: Settings, parent: int | None = None, metrics_port: int 
 class WorkerProcess:
     """The worker `incident-bridge serve` runs next to itself, restarted should it die.
 
-    The first one is forked before the web process starts a thread: it shares the modules
-    already imported (copy on write), so it costs little memory and starts at once. One that
+    The first one is forked early, once the modules a worker needs are loaded and before the web
+    process loads its own (FastAPI, the pages, uvicorn) or starts a thread: it shares what it
+    needs (copy on write) and holds nothing it does not, and starts at once. It waits until the
+    web process is built (`release`), so broken rules stop both before anything runs. One that
     replaces it is a fresh interpreter (a process with threads must not fork without exec).
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pid: int | None = None
+        self._gate: int | None = None  # the forked worker runs once a byte arrives on this pipe
+        self._watching = False
         self._stopping = threading.Event()
         self._gone = threading.Event()  # the watcher saw the last worker exit
         self._lock = threading.Lock()
 
-    def _fork(self) -> int:
+    def fork(self) -> None:
+        """Fork the worker now (no thread may have started); it runs once `release`d."""
+        gate, self._gate = os.pipe()
         gc.freeze()  # objects made so far stay shared: the collector never writes to them
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
-                code = run_worker(self.settings, parent=os.getppid())
+                os.close(self._gate)
+                # Nothing to read: the web process stopped before it served; so does this one.
+                code = run_worker(self.settings, parent=os.getppid()) if os.read(gate, 1) else 0
             finally:
                 os._exit(code)
-        return pid
+        os.close(gate)
+        self.pid = pid
+
+    def release(self) -> None:
+        """Let the forked worker run, and start a new one whenever it exits."""
+        assert self._gate is not None
+        os.write(self._gate, b"1")
+        os.close(self._gate)
+        self._gate = None
+        self._watching = True
+        threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
 
     def _spawn(self) -> int:
         command = [sys.executable, "-m", "app.cli", "worker", "--parent", str(os.getpid())]
         return os.posix_spawn(sys.executable, command, os.environ)
 
     def start(self) -> None:
-        """Fork the worker; call before any thread starts."""
-        self.pid = self._fork()
-        threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
+        """Fork the worker and let it run; call before any thread starts."""
+        self.fork()
+        self.release()
 
     def _watch(self) -> None:
         while True:
@@ -211,6 +229,14 @@ class WorkerProcess:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM: it finishes the sends under way; SIGKILL after `timeout` seconds."""
         self._stopping.set()
+        if not self._watching:  # never released: closing the gate ends it
+            if self._gate is not None:
+                os.close(self._gate)
+                self._gate = None
+            if self.pid is not None:
+                os.waitpid(self.pid, 0)
+                self.pid = None
+            return
         self.signal(signal.SIGTERM)
         if not self._gone.wait(timeout):
             self.signal(signal.SIGKILL)
