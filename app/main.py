@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -81,6 +83,15 @@ def master_keys(settings: Settings, db: Database) -> Keys:
     """The per-purpose keys of BRIDGE_SECRET_KEY, or of the key generated for this installation."""
     secret = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
     return instance.master_keys(secret, db)
+
+
+# FastAPI 0.165 and later look up OpenTelemetry providers on every request. incident-bridge
+# reports through its own /metrics and logs; it turns that off, on versions that have it.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -172,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.dispose()
 
     app = FastAPI(
+        **_NO_TELEMETRY,
         title="incident-bridge",
         version=__version__,
         description="Turns alerts about machine-learning models into well-run incidents.",
