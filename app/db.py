@@ -6,17 +6,20 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -197,6 +200,63 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(exc, DBAPIError) and isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+
+
+@dataclass(frozen=True)
+class _DriverForm:
+    sql: str
+    names: tuple[str, ...]  # the parameters in the order the driver takes them
+    positional: bool
+    processors: tuple[Callable[[Any], Any] | None, ...]  # the column types' bind processors
+
+
+_driver_forms: dict[tuple[int, str], _DriverForm] = {}
+
+
+def _driver_form(statement: ClauseElement, dialect: Dialect) -> _DriverForm:
+    key = (id(statement), dialect.name)
+    found = _driver_forms.get(key)
+    if found is None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+        found = _driver_forms[key] = _DriverForm(str(compiled), names, compiled.positional, processors)
+    return found
+
+
+def execute_many(session: Session, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:
+    """Run a module-level Core statement once per row as the driver's own executemany.
+
+    SQLAlchemy's executemany builds and type-processes a parameter dictionary per row, which cost
+    more than the database's work for intake's many-row UPDATEs. Here the statement is compiled
+    once per dialect and each value goes through its column type's bind processor (the same
+    conversion, none skipped), straight into the driver's rows. Values that repeat across rows
+    (a batch's one timestamp) are converted once."""
+    if not rows:
+        return
+    form = _driver_form(statement, session.get_bind().dialect)
+    memo: dict[tuple[int, Any], Any] = {}
+
+    def value(index: int, raw: Any) -> Any:
+        process = form.processors[index]
+        if process is None or raw is None:
+            return raw
+        if isinstance(raw, datetime):
+            key = (index, raw)
+            if key not in memo:
+                memo[key] = process(raw)
+            return memo[key]
+        return process(raw)
+
+    converted: list[Any] = [
+        tuple(value(i, row[name]) for i, name in enumerate(form.names))
+        if form.positional
+        else {name: value(i, row[name]) for i, name in enumerate(form.names)}
+        for row in rows
+    ]
+    session.connection().exec_driver_sql(form.sql, converted)
 
 
 T = TypeVar("T", bound=Base)

@@ -14,6 +14,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from app.db import execute_many
 from app.models import Alert
 
 TABLE: Table = Alert.__table__  # type: ignore[assignment]  # a declared class maps one Table
@@ -83,8 +84,7 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
 
 def update_many(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     """Write changed rows back by id (executemany)."""
-    if changes:
-        session.connection().execute(_UPDATE, list(changes))
+    execute_many(session, _UPDATE, changes)
 
 
 _NOTES = (
@@ -100,8 +100,7 @@ _NOTES = (
 
 def seen_again_with_notes(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     """Rows seen again with new annotations (a value in them changed): executemany by id."""
-    if changes:
-        session.connection().execute(_NOTES, list(changes))
+    execute_many(session, _NOTES, changes)
 
 
 def seen_again(session: Session, ids: Sequence[int], times: int, now: datetime) -> None:

@@ -6,11 +6,11 @@ memory, and writes them with one INSERT and one UPDATE when it flushes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from app.alerts import repository
@@ -33,11 +33,16 @@ class StoredAlert:
     last_seen_at: datetime | None = None  # set when intake changes it
 
 
-def _stored(r: Row[Any]) -> StoredAlert:
-    """A row of the repository's LEAN columns, as intake changes it."""
-    return StoredAlert(
-        r.id, r.incident_id, r.fingerprint, r.status, r.starts_at, r.ends_at, r.annotations, r.receive_count
-    )
+def _stored(r: Sequence[Any]) -> StoredAlert:
+    """A row of the repository's LEAN columns (in StoredAlert's order), as intake changes it."""
+    return StoredAlert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+
+
+# Rows are read by position: the repository's LEAN columns are StoredAlert's first fields.
+assert [c.name for c in repository.LEAN] == [
+    "id",
+    *(f.name for f in fields(StoredAlert)[1 : len(repository.LEAN)]),
+]
 
 
 class AlertRows:

@@ -1,0 +1,114 @@
+"""Intake's many-row UPDATEs run as the driver's executemany: they store exactly what
+SQLAlchemy's own executemany stores (UTC datetimes, JSON), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from app.alerts import repository
+from app.db import Database
+from app.models import Alert
+
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+ELSEWHERE = timezone(timedelta(hours=2))
+
+
+def _insert(db: Database, count: int) -> list[int]:
+    rows = [
+        {
+            "incident_id": None,
+            "fingerprint": f"{n:016x}",
+            "status": "firing",
+            "labels": {"alertname": "Drift", "n": str(n)},
+            "annotations": {"summary": "old"},
+            "starts_at": T0,
+            "ends_at": None,
+            "generator_url": "",
+            "source": "alertmanager",
+            "first_seen_at": T0,
+            "last_seen_at": T0,
+            "receive_count": 1,
+        }
+        for n in range(count)
+    ]
+    with db.session(write=True) as session:
+        return repository.insert_many(session, rows)
+
+
+def _stored(db: Database, ids: list[int]) -> list[tuple[Any, ...]]:
+    with db.session() as session:
+        found = session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)).all()
+        return [
+            (a.status, a.starts_at, a.ends_at, a.annotations, a.last_seen_at, a.receive_count) for a in found
+        ]
+
+
+def test_driver_executemany_stores_what_sqlalchemy_stores(database_url: str) -> None:
+    db = Database(database_url)
+    ours, theirs = _insert(db, 3), _insert(db, 3)
+    seen = datetime(2026, 11, 30, 14, 30, 15, 123456, tzinfo=ELSEWHERE)  # 12:30:15.123456 UTC
+
+    def changes(ids: list[int]) -> list[dict[str, Any]]:
+        return [
+            {
+                "row_id": row_id,
+                "status": "resolved" if n == 1 else "firing",
+                "starts_at": T0 + timedelta(minutes=n),
+                "ends_at": seen if n == 1 else None,
+                "annotations": {"summary": f"value {n} \u2603", "quote": 'a "b"'},
+                "last_seen_at": seen,
+                "receive_count": 5 + n,
+            }
+            for n, row_id in enumerate(ids)
+        ]
+
+    with db.session(write=True) as session:
+        repository.update_many(session, changes(ours))
+        session.connection().execute(repository._UPDATE, changes(theirs))
+
+    stored = _stored(db, ours)
+    assert stored == _stored(db, theirs)
+    assert stored[1] == (
+        "resolved",
+        T0 + timedelta(minutes=1),
+        seen.astimezone(UTC),
+        {"summary": "value 1 \u2603", "quote": 'a "b"'},
+        seen.astimezone(UTC),
+        6,
+    )
+    assert stored[0][4].tzinfo == UTC
+    db.dispose()
+
+
+def test_rows_seen_again_with_new_annotations(database_url: str) -> None:
+    db = Database(database_url)
+    ids = _insert(db, 2)
+    with db.session(write=True) as session:
+        repository.seen_again_with_notes(
+            session,
+            [
+                {
+                    "row_id": ids[0],
+                    "annotations": {"v": "1"},
+                    "last_seen_at": T0 + timedelta(seconds=30),
+                    "receive_count": 2,
+                },
+                {
+                    "row_id": ids[1],
+                    "annotations": {},
+                    "last_seen_at": T0 + timedelta(seconds=60),
+                    "receive_count": 9,
+                },
+            ],
+        )
+        repository.seen_again_with_notes(session, [])  # nothing to write: no statement
+    stored = _stored(db, ids)
+    assert [(s[3], s[4], s[5]) for s in stored] == [
+        ({"v": "1"}, T0 + timedelta(seconds=30), 2),
+        ({}, T0 + timedelta(seconds=60), 9),
+    ]
+    assert [s[0] for s in stored] == ["firing", "firing"]  # the other columns are left alone
+    db.dispose()
