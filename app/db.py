@@ -132,7 +132,7 @@ def _sqlite_setup(engine: Engine, immediate: bool) -> None:
             time.sleep(0.0005)  # another process writes: look again very soon
 
 
-def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:
+def build_engine(raw_url: str, *, immediate: bool = False, ping: bool = True) -> Engine:
     url = normalize_url(raw_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -140,7 +140,7 @@ def build_engine(raw_url: str, *, immediate: bool = False) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **JSON_CODEC)
         _sqlite_setup(engine, immediate)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=ping, **JSON_CODEC)
 
 
 PAGES_BORN_CLAIMED = "pages_born_claimed"  # the session flag: see Database.pages_born_claimed
@@ -161,25 +161,29 @@ class Database:
         self.writer = build_engine(url, immediate=True) if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
+        # The intake writer's transactions skip the ping (a round trip) before each one: it
+        # retries a batch whose connection turns out to be lost (see `is_lost_connection`).
+        self.intake_engine = self.writer if self.is_sqlite else build_engine(url, ping=False)
+        self._intake = sessionmaker(self.intake_engine, expire_on_commit=False, info=info)
         # SQLite has one writer at a time. Threads of this process queue on a lock and are woken
         # the moment it is free, instead of sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms
         # naps) while another thread commits.
         self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def session(self, *, write: bool = False) -> Iterator[Session]:
-        """One unit of work: commits when the block succeeds, rolls back when it raises."""
+    def session(self, *, write: bool = False, intake: bool = False) -> Iterator[Session]:
+        """One unit of work: commits when the block succeeds, rolls back when it raises.
+        `intake`: a write of the intake writer, on connections that are not pinged first."""
         if not write:
             with self._read() as session, session.begin():
                 yield session
             return
-        with self._write_lock, self._write() as session, session.begin():
+        with self._write_lock, (self._intake if intake else self._write)() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
-        self.engine.dispose()
-        if self.writer is not self.engine:
-            self.writer.dispose()
+        for engine in {self.engine, self.writer, self.intake_engine}:
+            engine.dispose()
 
 
 # SQLSTATE classes that mean "the database cannot take this now", not "the request is wrong":
@@ -192,6 +196,12 @@ def is_conflict(exc: DBAPIError) -> bool:
     """A transaction that lost to another (PostgreSQL: serialization failure, deadlock): the
     same work tried again succeeds."""
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+
+
+def is_lost_connection(exc: DBAPIError) -> bool:
+    """The connection was found closed (the server restarted, a proxy dropped it): the pool has
+    discarded it and the connections as old as it, so the same work tried again gets a new one."""
+    return exc.connection_invalidated
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from app.alerts import metrics
 from app.alerts.schemas import AlertIn
-from app.db import Database, is_conflict, is_unavailable
+from app.db import Database, is_conflict, is_lost_connection, is_unavailable
 from app.errors import DomainError, InternalError, Unavailable
 
 log = logging.getLogger(__name__)
-RETRIES = 3  # for conflicts with another replica: unique violations, deadlocks
+RETRIES = 3  # for conflicts with another replica (unique violations, deadlocks), lost connections
 
 
 class BatchResult(Protocol):
@@ -61,7 +61,7 @@ def _settle(job: _Job, result: list[int] | BaseException) -> None:
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    return isinstance(exc, IntegrityError) or is_conflict(exc)
+    return isinstance(exc, IntegrityError) or is_conflict(exc) or is_lost_connection(exc)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -197,7 +197,7 @@ class IntakeWriter(Generic[R]):
         requests = [job.alerts for job in batch]
         for attempt in range(1, RETRIES + 1):
             try:
-                with self.db.session(write=True) as session:
+                with self.db.session(write=True, intake=True) as session:
                     result = self.apply(session, requests)
                     if len(result.incident_ids) != len(requests):  # checked before the commit
                         raise RuntimeError(
@@ -205,7 +205,12 @@ class IntakeWriter(Generic[R]):
                         )
             except DBAPIError as exc:
                 if _retryable(exc) and attempt < RETRIES:
-                    log.info("intake conflict with another writer, retrying: %s", exc.orig)
+                    why = (
+                        "lost its database connection"
+                        if is_lost_connection(exc)
+                        else "conflicted with another writer"
+                    )
+                    log.info("intake %s, retrying: %s", why, exc.orig)
                     continue
                 raise
             log.debug("committed %d requests", len(batch))
