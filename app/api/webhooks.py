@@ -304,12 +304,13 @@ async def alertmanager_webhook(request: Request) -> Response:
 
 
 WEBHOOK_PATH = "/webhooks/alertmanager"
-# The route that serves is a plain Starlette route: FastAPI's request handling (dependencies,
-# query parameters, a response to merge headers from) would cost more than the rest of a
-# one-alert webhook's answer. Its twin, listed after it, is never reached (the first matching
-# route serves) and only documents the endpoint, security schemes included, which FastAPI
-# takes from dependencies alone.
-router.routes.append(Route(WEBHOOK_PATH, alertmanager_webhook, methods=["POST"], include_in_schema=False))
+# The route that serves is a plain Starlette route, which the app lists first of all its routes
+# (create_app): FastAPI's request handling (dependencies, query parameters, a response to merge
+# headers from) and its matching through included routers would cost more than the rest of a
+# one-alert webhook's answer. The router's route is never reached (the first matching route
+# serves) and only documents the endpoint, security schemes included, which FastAPI takes from
+# dependencies alone.
+SERVING_ROUTE = Route(WEBHOOK_PATH, alertmanager_webhook, methods=["POST"], include_in_schema=False)
 router.add_api_route(
     WEBHOOK_PATH,
     alertmanager_webhook,

@@ -63,4 +63,3 @@ def test_a_cancellation_from_elsewhere_is_not_taken_for_a_deadline() -> None:
             await task
 
     asyncio.run(main())
-
