@@ -32,7 +32,9 @@ def test_a_block_past_its_deadline_is_cut_off_never_early() -> None:
         return elapsed
 
     elapsed = asyncio.run(main())
-    assert 0.2 <= elapsed < 0.2 + module.SWEEP_SECONDS + 0.2
+    assert (
+        0.2 <= elapsed < 0.2 + module.SWEEP_SECONDS + 1.0
+    )  # never early; late by a sweep (and a busy machine)
 
 
 def test_only_the_late_reads_are_cut_off() -> None:
@@ -45,7 +47,7 @@ def test_only_the_late_reads_are_cut_off() -> None:
         return "read"
 
     async def main() -> list[str]:
-        return list(await asyncio.gather(read(0.15, 0.01), read(0.15, 5), read(1.0, 0.3), read(0.05, 5)))
+        return list(await asyncio.gather(read(1.0, 0.01), read(0.15, 5), read(2.0, 0.3), read(0.05, 5)))
 
     assert asyncio.run(main()) == ["read", "cut off", "read", "cut off"]
 
