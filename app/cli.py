@@ -127,6 +127,7 @@ def serve(host: str, port: int, workers: str) -> int:
         worker.fork()  # no thread has started yet; it waits for `release`
     import uvicorn
 
+    from app import heap
     from app.catalog.loader import ConfigError
     from app.main import create_app, install_sighup
 
@@ -144,6 +145,8 @@ def serve(host: str, port: int, workers: str) -> int:
         worker.release()
         holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
     install_sighup(holder)
+    heap.settle()  # what start-up built stays out of the collector's full passes
+    holder.on_reload.append(heap.resettle)
 
     def stop(_signum: int, _frame: object) -> None:
         # uvicorn handles SIGTERM and SIGINT while it serves, then raises them again once it has

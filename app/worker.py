@@ -20,7 +20,7 @@ import time
 import httpx
 from prometheus_client.multiprocess import mark_process_dead
 
-from app import __version__
+from app import __version__, heap
 from app.catalog.holder import CatalogHolder
 from app.catalog.loader import ConfigError
 from app.config import Settings
@@ -149,6 +149,8 @@ def run_worker(settings: Settings, parent: int | None = None, metrics_port: int 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_sighup)
+    heap.settle()
+    worker.catalog.on_reload.append(heap.resettle)
     worker.run(parent)
     return 0
 
