@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
+from app.metrics.pids import keep_pid
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 log = logging.getLogger("incident_bridge")
@@ -103,6 +104,7 @@ def _metrics_directory() -> None:
     for stale in directory.glob("*.db"):  # counts of an earlier run of this service
         stale.unlink()
     os.environ[MULTIPROC_DIR] = str(directory)
+    keep_pid()
 
 
 def serve(host: str, port: int, workers: str) -> int:
@@ -169,6 +171,7 @@ def serve(host: str, port: int, workers: str) -> int:
 
 
 def work(parent: int | None, metrics_port: int | None) -> int:
+    keep_pid()  # before the worker's metrics are created
     from app.worker import run_worker
 
     settings = get_settings()

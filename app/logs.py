@@ -27,6 +27,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+from starlette.types import Message, Receive, Scope, Send
 
 from app.vocabulary import WAKING_KINDS
 
@@ -78,6 +79,26 @@ class RequestIds(CorrelationIdMiddleware):
     generator: Callable[[], str] = field(default=new_request_id)
     validator: Callable[[str], bool] | None = field(default=valid_request_id)
     transformer: Callable[[str], str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The library's behaviour, without building a headers object on the way in and out
+        (a tenth of a one-alert webhook's time went there)."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        wanted = self.header_name.lower().encode("latin-1")
+        sent = next((v.decode("latin-1") for k, v in scope["headers"] if k == wanted), "")
+        kept = sent and (self.validator is None or self.validator(sent))
+        id_value = sent if kept else self.generator()
+        correlation_id.set(id_value)
+        echoed = (self.header_name.encode("latin-1"), id_value.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), echoed]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 @contextlib.contextmanager
