@@ -23,6 +23,7 @@ from app.alerts.writer import IntakeWriter
 from app.api import errors
 from app.api.communications import router as communications_router
 from app.api.deps import Runtime, require_api_token
+from app.api.fast_path import BridgeApp
 from app.api.heartbeats import api_router as heartbeats_api_router
 from app.api.heartbeats import router as heartbeats_router
 from app.api.incidents import router as incidents_router
@@ -33,7 +34,7 @@ from app.api.reviews import router as reviews_router
 from app.api.reviews import tracker_router
 from app.api.runbooks import router as runbooks_api_router
 from app.api.stats import router as stats_router
-from app.api.webhooks import SERVING_ROUTE
+from app.api.webhooks import SERVING_ROUTE, WEBHOOK_PATH, alertmanager_webhook
 from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
@@ -183,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             client.close()
             db.dispose()
 
-    app = FastAPI(
+    app = BridgeApp(
         **_NO_TELEMETRY,
         title="incident-bridge",
         version=__version__,
@@ -217,5 +218,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(report_router)
     app.include_router(ops_router)
-    app.router.routes.insert(0, SERVING_ROUTE)  # the hot path: matched first, by one pattern
+    app.router.routes.insert(0, SERVING_ROUTE)  # matched first, by one pattern
+    app.serve_first(WEBHOOK_PATH, alertmanager_webhook)  # the hot path: ahead of the middleware
     return app
