@@ -214,6 +214,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class _DriverForm:
+    statement: ClauseElement  # held, so its id is never another statement's
     sql: str
     names: tuple[str, ...]  # the parameters in the order the driver takes them
     positional: bool
@@ -226,13 +227,15 @@ _driver_forms: dict[tuple[int, str], _DriverForm] = {}
 def _driver_form(statement: ClauseElement, dialect: Dialect) -> _DriverForm:
     key = (id(statement), dialect.name)
     found = _driver_forms.get(key)
-    if found is None:
+    if found is None or found.statement is not statement:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
         processors = tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         )
-        found = _driver_forms[key] = _DriverForm(str(compiled), names, compiled.positional, processors)
+        found = _driver_forms[key] = _DriverForm(
+            statement, str(compiled), names, compiled.positional, processors
+        )
     return found
 
 

@@ -34,7 +34,7 @@ from app.api.reviews import router as reviews_router
 from app.api.reviews import tracker_router
 from app.api.runbooks import router as runbooks_api_router
 from app.api.stats import router as stats_router
-from app.api.webhooks import SERVING_ROUTE, WEBHOOK_PATH, alertmanager_webhook
+from app.api.webhooks import WEBHOOK_PATH, alertmanager_webhook
 from app.api.webhooks import router as webhook_router
 from app.api.workspace import router as workspace_router
 from app.catalog.holder import CatalogHolder
@@ -199,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIds)  # outermost: every line of a request, and its 413, carry the id
     app.mount("/static", StaticFiles(directory=Path(web.__file__).parent / "static"), name="static")
     errors.install(app)
-    app.include_router(webhook_router)  # documents the webhook; SERVING_ROUTE serves it
+    app.include_router(webhook_router)  # documents the webhook; serve_first below serves it
     app.include_router(heartbeats_router)
     api = {"dependencies": [Depends(require_api_token)], "responses": errors.API_ERRORS}
     app.include_router(incidents_router, **api)  # type: ignore[arg-type]
@@ -218,6 +218,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(report_router)
     app.include_router(ops_router)
-    app.router.routes.insert(0, SERVING_ROUTE)  # matched first, by one pattern
     app.serve_first(WEBHOOK_PATH, alertmanager_webhook)  # the hot path: ahead of the middleware
     return app

@@ -41,12 +41,11 @@ class Deadlines:
         except asyncio.CancelledError:
             if task not in self._expired:
                 raise
-            self._expired.discard(task)
             task.uncancel()
             raise Expired from None
         finally:
             self._reads.pop(task, None)
-            self._expired.discard(task)  # cancelled as the block ended: nothing is left to cancel
+            self._expired.discard(task)  # whether the cut-off was taken above or came as it ended
 
     def _cut_off(self) -> None:
         now = self.loop.time()

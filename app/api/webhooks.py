@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBasic, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
-from starlette.routing import Route
 
 from app.alerts import metrics
 from app.alerts.schemas import (
@@ -304,13 +303,11 @@ async def alertmanager_webhook(request: Request) -> Response:
 
 
 WEBHOOK_PATH = "/webhooks/alertmanager"
-# The route that serves is a plain Starlette route, which the app lists first of all its routes
-# (create_app): FastAPI's request handling (dependencies, query parameters, a response to merge
-# headers from) and its matching through included routers would cost more than the rest of a
-# one-alert webhook's answer. The router's route is never reached (the first matching route
-# serves) and only documents the endpoint, security schemes included, which FastAPI takes from
-# dependencies alone.
-SERVING_ROUTE = Route(WEBHOOK_PATH, alertmanager_webhook, methods=["POST"], include_in_schema=False)
+# The app serves this path ahead of its middleware and router (BridgeApp.serve_first, see
+# create_app): FastAPI's request handling (dependencies, query parameters, a response to merge
+# headers from) and the layers around it would cost more than the rest of a one-alert webhook's
+# answer. This route is never reached and only documents the endpoint, security schemes
+# included, which FastAPI takes from dependencies alone.
 router.add_api_route(
     WEBHOOK_PATH,
     alertmanager_webhook,
