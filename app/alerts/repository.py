@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Integer, Table, Update, any_, bindparam, func, insert, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from app.db import execute_many
+from app.db import any_of, execute_many, json_recordset, json_rows, on_postgresql
 from app.models import Alert
 
 TABLE: Table = Alert.__table__  # type: ignore[assignment]  # a declared class maps one Table
@@ -51,20 +52,38 @@ _NEWEST = select(*LEAN).where(
         .group_by(TABLE.c.fingerprint)
     )
 )
-
-
-_REPEATS = (
-    update(TABLE)
-    .where(TABLE.c.id.in_(bindparam("ids", expanding=True)))
-    .values(last_seen_at=bindparam("now"), receive_count=TABLE.c.receive_count + bindparam("times"))
+# On PostgreSQL: one statement text whatever the batch's size (prepared once per connection),
+# and for each fingerprint one backward step on its (fingerprint, id) index, however many rows
+# the table holds.
+_WANTED = func.unnest(any_of("fingerprints")).table_valued("fingerprint").render_derived()
+_NEWEST_ONE = (
+    select(*LEAN)
+    .where(TABLE.c.fingerprint == _WANTED.c.fingerprint)
+    .order_by(TABLE.c.id.desc())
+    .limit(1)
+    .lateral()
 )
+_NEWEST_PG = select(*_NEWEST_ONE.c).select_from(_WANTED).join(_NEWEST_ONE, true())
+
+
+def _repeats(ids: ColumnElement[bool]) -> Update:
+    return (
+        update(TABLE)
+        .where(ids)
+        .values(last_seen_at=bindparam("now"), receive_count=TABLE.c.receive_count + bindparam("times"))
+    )
+
+
+_REPEATS = _repeats(TABLE.c.id.in_(bindparam("ids", expanding=True)))
+_REPEATS_PG = _repeats(TABLE.c.id == any_(any_of("ids", Integer)))
 
 
 def latest_by_fingerprint(session: Session, fingerprints: set[str]) -> list[Row[Any]]:
     """The newest stored row of each fingerprint (the LEAN columns)."""
     if not fingerprints:
         return []
-    return list(session.execute(_NEWEST, {"fingerprints": list(fingerprints)}))
+    statement = _NEWEST_PG if on_postgresql(session) else _NEWEST
+    return list(session.execute(statement, {"fingerprints": list(fingerprints)}))
 
 
 def in_incident(session: Session, incident_id: int, fingerprint: str) -> Row[Any] | None:
@@ -82,11 +101,6 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     return list(session.connection().execute(statement, list(rows)).scalars())
 
 
-def update_many(session: Session, changes: Sequence[dict[str, Any]]) -> None:
-    """Write changed rows back by id (executemany)."""
-    execute_many(session, _UPDATE, changes)
-
-
 _NOTES = (
     update(TABLE)
     .where(TABLE.c.id == bindparam("row_id"))
@@ -98,12 +112,39 @@ _NOTES = (
 )
 
 
+def _from_rows(*names: str) -> Update:
+    """PostgreSQL: the rows of a batch's change sent as one JSON array, written by one UPDATE."""
+    rows = json_recordset(("row_id", Integer()), *(TABLE.c[name] for name in names))
+    return update(TABLE).where(TABLE.c.id == rows.c.row_id).values({name: rows.c[name] for name in names})
+
+
+_UPDATE_PG = _from_rows("status", "starts_at", "ends_at", "annotations", "last_seen_at", "receive_count")
+_NOTES_PG = _from_rows("annotations", "last_seen_at", "receive_count")
+
+
+def _write_back(
+    session: Session, statement: Update, on_pg: Update, changes: Sequence[dict[str, Any]]
+) -> None:
+    if not changes:
+        return
+    if on_postgresql(session):
+        session.connection().execute(on_pg, {"rows": json_rows(changes)})
+    else:
+        execute_many(session, statement, changes)  # SQLite's executemany is a loop in C
+
+
+def update_many(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Write changed rows back by id."""
+    _write_back(session, _UPDATE, _UPDATE_PG, changes)
+
+
 def seen_again_with_notes(session: Session, changes: Sequence[dict[str, Any]]) -> None:
-    """Rows seen again with new annotations (a value in them changed): executemany by id."""
-    execute_many(session, _NOTES, changes)
+    """Rows seen again with new annotations (a value in them changed), by id."""
+    _write_back(session, _NOTES, _NOTES_PG, changes)
 
 
 def seen_again(session: Session, ids: Sequence[int], times: int, now: datetime) -> None:
     """Rows only seen again (`times` more notifications each): one UPDATE for all of them."""
     if ids:
-        session.connection().execute(_REPEATS, {"ids": list(ids), "times": times, "now": now})
+        statement = _REPEATS_PG if on_postgresql(session) else _REPEATS
+        session.connection().execute(statement, {"ids": list(ids), "times": times, "now": now})

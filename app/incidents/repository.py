@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    any_,
     bindparam,
     exists,
     func,
@@ -28,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
-from app.db import UTCDateTime, insert_tracked
+from app.db import UTCDateTime, any_of, insert_tracked, on_postgresql
 from app.models import (
     Alert,
     HarmAssessment,
@@ -65,26 +66,29 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         )
 
 
-# The intake path never reads these JSON columns of existing incidents: skip decoding them.
-_NEWEST_BY_KEY = (
-    select(Incident)
-    .where(
-        Incident.id.in_(
-            select(func.max(Incident.id))
-            .where(Incident.key.in_(bindparam("keys", expanding=True)))
-            .group_by(Incident.key)
-        )
+def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
+    # The intake path never reads these JSON columns of existing incidents: skip decoding them.
+    return (
+        select(Incident)
+        .where(Incident.id.in_(select(func.max(Incident.id)).where(keys).group_by(Incident.key)))
+        .options(defer(Incident.labels), defer(Incident.runbook))
     )
-    .options(defer(Incident.labels), defer(Incident.runbook))
-)
+
+
+# PostgreSQL takes a list as one array parameter: one statement text, planned once per connection.
+_NEWEST_BY_KEY = _newest_by_key(Incident.key.in_(bindparam("keys", expanding=True)))
+_NEWEST_BY_KEY_PG = _newest_by_key(Incident.key == any_(any_of("keys")))
 _BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
+_BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 
 def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
     """For each key, its newest incident: the open one if any, else the last resolved."""
     if not keys:
         return {}
-    rows = session.scalars(_NEWEST_BY_KEY, {"keys": list(keys)})
+    rows = session.scalars(
+        _NEWEST_BY_KEY_PG if on_postgresql(session) else _NEWEST_BY_KEY, {"keys": list(keys)}
+    )
     return {row.key: row for row in rows}
 
 
@@ -92,7 +96,8 @@ def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    return {row.id: row for row in session.scalars(_BY_IDS, {"ids": wanted})}
+    query = _BY_IDS_PG if on_postgresql(session) else _BY_IDS
+    return {row.id: row for row in session.scalars(query, {"ids": wanted})}
 
 
 def insert_incident(session: Session, values: dict[str, Any]) -> Incident:

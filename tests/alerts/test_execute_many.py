@@ -1,5 +1,6 @@
-"""Intake's many-row UPDATEs run as the driver's executemany: they store exactly what
-SQLAlchemy's own executemany stores (UTC datetimes, JSON), on SQLite and PostgreSQL."""
+"""Intake's many-row UPDATEs (the driver's executemany on SQLite, one UPDATE joined to the rows
+sent as a JSON array on PostgreSQL) store exactly what SQLAlchemy's own executemany stores (UTC
+datetimes in any offset, JSON with quotes and non-ASCII, NULLs)."""
 
 from __future__ import annotations
 
@@ -11,29 +12,13 @@ from sqlalchemy import select
 from app.alerts import repository
 from app.db import Database
 from app.models import Alert
+from tests.alerts.rows import T0, alert_row
 
-T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ELSEWHERE = timezone(timedelta(hours=2))
 
 
 def _insert(db: Database, count: int) -> list[int]:
-    rows = [
-        {
-            "incident_id": None,
-            "fingerprint": f"{n:016x}",
-            "status": "firing",
-            "labels": {"alertname": "Drift", "n": str(n)},
-            "annotations": {"summary": "old"},
-            "starts_at": T0,
-            "ends_at": None,
-            "generator_url": "",
-            "source": "alertmanager",
-            "first_seen_at": T0,
-            "last_seen_at": T0,
-            "receive_count": 1,
-        }
-        for n in range(count)
-    ]
+    rows = [alert_row(f"{n:016x}") for n in range(count)]
     with db.session(write=True) as session:
         return repository.insert_many(session, rows)
 
