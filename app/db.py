@@ -282,8 +282,9 @@ def json_recordset(*columns: Column[Any] | tuple[str, Any]) -> TableValuedAlias:
 
 
 def json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """The `rows` parameter of a `json_recordset`: datetimes as RFC 3339 with their offset."""
-    return orjson.dumps(list(rows)).decode()
+    """The `rows` parameter of a `json_recordset`: datetimes as RFC 3339 with their offset (a
+    naive one counts as UTC, never as the database session's zone)."""
+    return orjson.dumps(list(rows), option=orjson.OPT_NAIVE_UTC).decode()
 
 
 def execute_many(session: Session, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:

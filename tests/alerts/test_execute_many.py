@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from app.alerts import repository
 from app.db import Database
 from app.models import Alert
 from tests.alerts.rows import T0, alert_row
+from tests.conftest import is_postgres
 
 ELSEWHERE = timezone(timedelta(hours=2))
 
@@ -96,4 +98,22 @@ def test_rows_seen_again_with_new_annotations(database_url: str) -> None:
         ({}, T0 + timedelta(seconds=60), 9),
     ]
     assert [s[0] for s in stored] == ["firing", "firing"]  # the other columns are left alone
+    db.dispose()
+
+
+def test_a_naive_datetime_never_takes_the_session_zone(database_url: str) -> None:
+    """SQLite refuses it; PostgreSQL's JSON rows read it as UTC, whatever zone the session is in."""
+    db = Database(database_url)
+    ids = _insert(db, 1)
+    naive = datetime(2026, 11, 30, 12, 30)
+    change = {"row_id": ids[0], "annotations": {}, "last_seen_at": naive, "receive_count": 2}
+    if not is_postgres(database_url):
+        with pytest.raises(ValueError, match="naive datetime"), db.session(write=True) as session:
+            repository.seen_again_with_notes(session, [change])
+        db.dispose()
+        return
+    with db.session(write=True) as session:
+        session.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
+        repository.seen_again_with_notes(session, [change])
+    assert _stored(db, ids)[0][4] == naive.replace(tzinfo=UTC)
     db.dispose()
