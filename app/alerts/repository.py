@@ -30,19 +30,6 @@ LEAN = (
     TABLE.c.annotations,
     TABLE.c.receive_count,
 )
-# Every column a change of intake may touch, written back by id.
-_UPDATE = (
-    update(TABLE)
-    .where(TABLE.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("status"),
-        starts_at=bindparam("starts_at"),
-        ends_at=bindparam("ends_at"),
-        annotations=bindparam("annotations"),
-        last_seen_at=bindparam("last_seen_at"),
-        receive_count=bindparam("receive_count"),
-    )
-)
 
 
 _NEWEST = select(*LEAN).where(
@@ -101,25 +88,23 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     return list(session.connection().execute(statement, list(rows)).scalars())
 
 
-_NOTES = (
-    update(TABLE)
-    .where(TABLE.c.id == bindparam("row_id"))
-    .values(
-        annotations=bindparam("annotations"),
-        last_seen_at=bindparam("last_seen_at"),
-        receive_count=bindparam("receive_count"),
-    )
-)
+def _by_id(*names: str) -> Update:
+    """SQLite: one row's change, run once per row (executemany); `row_id` names the row."""
+    return update(TABLE).where(TABLE.c.id == bindparam("row_id")).values({n: bindparam(n) for n in names})
 
 
 def _from_rows(*names: str) -> Update:
     """PostgreSQL: the rows of a batch's change sent as one JSON array, written by one UPDATE."""
     rows = json_recordset(("row_id", Integer()), *(TABLE.c[name] for name in names))
-    return update(TABLE).where(TABLE.c.id == rows.c.row_id).values({name: rows.c[name] for name in names})
+    return update(TABLE).where(TABLE.c.id == rows.c.row_id).values({n: rows.c[n] for n in names})
 
 
-_UPDATE_PG = _from_rows("status", "starts_at", "ends_at", "annotations", "last_seen_at", "receive_count")
-_NOTES_PG = _from_rows("annotations", "last_seen_at", "receive_count")
+# Every column a change of intake may touch (a re-fire, a resolution), written back by id.
+_CHANGED = ("status", "starts_at", "ends_at", "annotations", "last_seen_at", "receive_count")
+# A row seen again with new annotations.
+_NOTED = ("annotations", "last_seen_at", "receive_count")
+_UPDATE, _UPDATE_PG = _by_id(*_CHANGED), _from_rows(*_CHANGED)
+_NOTES, _NOTES_PG = _by_id(*_NOTED), _from_rows(*_NOTED)
 
 
 def _write_back(

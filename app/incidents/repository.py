@@ -86,9 +86,8 @@ def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
     """For each key, its newest incident: the open one if any, else the last resolved."""
     if not keys:
         return {}
-    rows = session.scalars(
-        _NEWEST_BY_KEY_PG if on_postgresql(session) else _NEWEST_BY_KEY, {"keys": list(keys)}
-    )
+    query = _NEWEST_BY_KEY_PG if on_postgresql(session) else _NEWEST_BY_KEY
+    rows = session.scalars(query, {"keys": list(keys)})
     return {row.key: row for row in rows}
 
 
