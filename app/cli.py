@@ -147,8 +147,7 @@ def serve(host: str, port: int, workers: str) -> int:
         worker.release()
         holder.on_reload.append(lambda: worker.signal(signal.SIGHUP))  # it reloads too
     install_sighup(holder)
-    heap.settle()  # what start-up built stays out of the collector's full passes
-    holder.on_reload.append(heap.resettle)
+    heap.keep_settled(holder.on_reload)  # what start-up built stays out of the collector's full passes
 
     def stop(_signum: int, _frame: object) -> None:
         # uvicorn handles SIGTERM and SIGINT while it serves, then raises them again once it has

@@ -10,6 +10,7 @@ before. A rule reload thaws them first, so the rules it replaces can be collecte
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 
 def settle() -> None:
@@ -22,3 +23,9 @@ def resettle() -> None:
     """After a reload: let the replaced objects be collected, then freeze what stays."""
     gc.unfreeze()
     settle()
+
+
+def keep_settled(on_reload: list[Callable[[], None]]) -> None:
+    """Settle now, and again after every reload (`on_reload`: a catalog holder's hooks)."""
+    settle()
+    on_reload.append(resettle)

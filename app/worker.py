@@ -149,8 +149,7 @@ def run_worker(settings: Settings, parent: int | None = None, metrics_port: int 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_sighup)
-    heap.settle()
-    worker.catalog.on_reload.append(heap.resettle)
+    heap.keep_settled(worker.catalog.on_reload)
     worker.run(parent)
     return 0
 
