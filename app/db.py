@@ -29,14 +29,16 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    text,
 )
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import BindParameter, ClauseElement, TableValuedAlias
+from sqlalchemy.sql.expression import BindParameter, ClauseElement, TableValuedAlias, TextClause
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -278,6 +280,24 @@ def json_recordset(*columns: Column[Any] | tuple[str, Any]) -> TableValuedAlias:
         func.jsonb_to_recordset(rows)
         .table_valued(*(column(name, type_) for name, type_ in pairs))
         .render_derived(name="v", with_types=True)
+    )
+
+
+def json_insert(table: Table, names: Sequence[str]) -> TextClause:
+    """PostgreSQL: an INSERT of rows sent as one JSON array (`json_rows`), returning their ids.
+
+    One statement text whatever the number of rows, so it is prepared once per connection; a
+    multi-row VALUES list is a new text for each length, parsed by the driver and the server each
+    time (at 30 rows some 10 kB and 360 parameters). The rows go in the array's order (ORDER BY
+    its ordinality), so the ids the sequence hands out rise with it: sorted, the returned ids are
+    the rows' in the order given."""
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    typed = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
+    listed = ", ".join(names)
+    return text(
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM ROWS FROM "
+        f"(jsonb_to_recordset(CAST(:rows AS JSONB)) AS ({typed})) WITH ORDINALITY AS v({listed}, n) "
+        "ORDER BY n RETURNING id"
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from app.cli import migrate
 from app.config import Settings
-from app.db import normalize_url
+from app.db import Database, normalize_url
 from app.main import create_app
 from tests.support import PG_SERVER_URL, ROOT, OutboundGuard, PgServer, require_postgres, tripwire
 
@@ -91,6 +91,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: st
     assert pg_database is not None
     _truncate(pg_database)
     return pg_database
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The service's database object on `database_url`, disposed of afterwards."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db import any_of, execute_many, json_recordset, json_rows, on_postgresql
+from app.db import any_of, execute_many, json_insert, json_recordset, json_rows, on_postgresql
 from app.models import Alert
 
 TABLE: Table = Alert.__table__  # type: ignore[assignment]  # a declared class maps one Table
@@ -81,11 +81,20 @@ def in_incident(session: Session, incident_id: int, fingerprint: str) -> Row[Any
 
 
 def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert rows in one statement; their ids, in the order given."""
+    """Insert rows in one statement; their ids, in the order given. Every row has the INSERTED
+    columns."""
     if not rows:
         return []
+    if on_postgresql(session):
+        values = json_rows([{name: row[name] for name in INSERTED} for row in rows])
+        return sorted(session.connection().execute(_INSERT_PG, {"rows": values}).scalars())
     statement = insert(TABLE).returning(TABLE.c.id, sort_by_parameter_order=True)
     return list(session.connection().execute(statement, list(rows)).scalars())
+
+
+# The columns of a new row (all but its id).
+INSERTED = tuple(c.name for c in TABLE.columns if c.name != "id")
+_INSERT_PG = json_insert(TABLE, INSERTED)
 
 
 def _by_id(*names: str) -> Update:

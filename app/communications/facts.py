@@ -72,6 +72,20 @@ def plan_facts(
     )
 
 
+@dataclass(frozen=True)
+class Current:
+    """The incident's harm assessment and plan facts as they stand, read once for both the
+    notices and the reports that one change moves (neither changes them)."""
+
+    harm: HarmRead | None
+    facts: Facts
+
+
+def current(session: Session, catalog: Catalog, incident: Incident, known: Known | None = None) -> Current:
+    harm = known.harm if known is not None else harm_of.current(session, incident.id)
+    return Current(harm, plan_facts(session, catalog, incident, harm, fetch_harm=False, known=known))
+
+
 def model_facts(catalog: Catalog, incident: Incident) -> obligations.ModelFacts:
     model = catalog.oncall.models.get(incident.model or "")
     return obligations.ModelFacts(model.risk_tier, model.role) if model else obligations.ModelFacts()

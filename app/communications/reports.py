@@ -40,12 +40,18 @@ def _first_report(row: Obligation) -> datetime | None:
 
 
 def sync(
-    session: Session, catalog: Catalog, incident: Incident, now: datetime, known: facts_of.Known | None = None
+    session: Session,
+    catalog: Catalog,
+    incident: Incident,
+    now: datetime,
+    known: facts_of.Known | None = None,
+    current: facts_of.Current | None = None,
 ) -> None:
     """Create the reports the facts now ask for, move their clocks, and set aside those that no
-    longer apply (`not_applicable`, kept; a report already made stays as it is)."""
-    harm = known.harm if known is not None else harm_of.current(session, incident.id)
-    facts = facts_of.plan_facts(session, catalog, incident, harm, fetch_harm=False, known=known)
+    longer apply (`not_applicable`, kept; a report already made stays as it is). `current`: the
+    harm and facts, when the caller has read them already."""
+    current = current or facts_of.current(session, catalog, incident, known)
+    harm, facts = current.harm, current.facts
     stored = [] if known is not None else repository.obligations(session, incident.id)
     rows = {(r.regime, r.stage): r for r in stored}
     reported = {key: at for key, r in rows.items() if (at := _first_report(r)) is not None}

@@ -172,18 +172,24 @@ def _latest(rows: list[Communication]) -> dict[str, Communication]:
 
 
 def sync(
-    session: Session, ctx: Context, incident: Incident, now: datetime, known: Known | None = None
+    session: Session,
+    ctx: Context,
+    incident: Incident,
+    now: datetime,
+    known: Known | None = None,
+    current: facts_of.Current | None = None,
 ) -> list[Notification]:
     """Bring the incident's notices in step with what its facts now ask for.
 
     New notices are created with their due times; notices no longer required are cancelled
     (kept, with the reason); internal notices that need no approval go out at once.
+    `current`: the facts, when the caller has read them already.
     """
     config = ctx.catalog.communications
     if not config.policies:
         return []
-    plan_facts = facts_of.plan_facts(session, ctx.catalog, incident, known=known)
-    tasks = {t.key: t for t in required(config, plan_facts)}
+    facts = (current or facts_of.current(session, ctx.catalog, incident, known)).facts
+    tasks = {t.key: t for t in required(config, facts)}
     rows = [] if known is not None else repository.communications(session, incident.id)
     latest = _latest(rows)
     for row in rows:

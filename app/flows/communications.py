@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from app.communications import facts as facts_of
 from app.communications import reports
 from app.communications import service as notices
 from app.communications.facts import Known
@@ -46,8 +47,9 @@ def follow(
 
     `known`: the incident opened in this transaction, so nothing about it is read back."""
     comms = ctx.catalog.communications
-    pages = notices.sync(session, ctx, incident, now, known) if comms.policies else []
-    reports.sync(session, ctx.catalog, incident, now, known)
+    current = facts_of.current(session, ctx.catalog, incident, known)  # read once for both
+    pages = notices.sync(session, ctx, incident, now, known, current) if comms.policies else []
+    reports.sync(session, ctx.catalog, incident, now, known, current)
     return pages
 
 

@@ -24,7 +24,7 @@ from app.communications.facts import Known
 from app.communications.service import Context
 from app.flows import reviews
 from app.flows.communications import follow
-from app.flows.opening import assign_and_page
+from app.flows.opening import assign_and_page, assigned
 from app.incidents import harm, timeline
 from app.incidents import metrics as incident_metrics
 from app.incidents import service as incidents
@@ -161,9 +161,8 @@ class _Batch:
 
     def _open(self, alert: AlertIn, c: Classification) -> Incident:
         """A new incident: open it, freeze its owner and policy, page the first step."""
-        runbook = runbook_ref(
-            self.catalog, c, alert.annotations, self.public_url, alert.labels.get("model") or None
-        )
+        model = alert.labels.get("model") or None
+        runbook = runbook_ref(self.catalog, c, alert.annotations, self.public_url, model)
         incident = incidents.open_incident(
             self.session,
             c,
@@ -174,6 +173,7 @@ class _Batch:
             self.now,
             alert.starts_at,
             restricted=incidents.restricted_by_default(self.catalog.workspace, c.type),
+            assigned=assigned(self.catalog.oncall, model),
         )
         for kind, message, data in c.notes():  # labels the rule requires and lacks; a tier raise
             incidents.record(self.session, incident, kind, incidents.SYSTEM_ACTOR, self.now, message, data)
@@ -296,6 +296,7 @@ def ingest(
         batch.out.incident_ids.append(touched)
     batch.rows.flush()
     timeline.end(session)
+    incidents.write_counters(session)
     session.flush()
     batch.out.notifications = [n.id for n in batch.pages if n.kind in PAGING_FIRST]
     batch.out.quiet_notifications = [n.id for n in batch.pages if n.kind not in PAGING_FIRST]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,14 @@ from app.paging import service as paging
 
 # Hands the ids of notifications written in a transaction to the dispatcher once committed.
 Send = Callable[[Iterable[int]], None] | None
+
+
+def assigned(oncall: OncallConfig, model: str | None) -> dict[str, Any]:
+    """The owner, team and escalation policy a new incident of `model` is opened with (intake
+    inserts them with the row, so no UPDATE follows the INSERT)."""
+    who = paging.assignment_for(oncall, model)
+    policy_id = who.policy.id if who.policy else None
+    return {"owner": who.owner, "team": who.team, "escalation_policy": policy_id, "unowned": who.unowned}
 
 
 def assign_and_page(

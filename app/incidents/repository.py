@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
 from app.db import UTCDateTime, any_of, insert_tracked, on_postgresql
+from app.incidents import counters
 from app.models import (
     Alert,
     HarmAssessment,
@@ -48,6 +49,8 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     SQLite needs nothing: the writer's BEGIN IMMEDIATE already holds the database write lock.
     Locks are taken in one sorted order so two replicas cannot deadlock on them.
     """
+    keys = list(keys)
+    counters.hold(session, keys)
     if session.get_bind().dialect.name != "postgresql":
         return
     ids = sorted(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import logs
 from app.errors import NotFound
-from app.incidents import repository, state, timeline
+from app.incidents import counters, repository, state, timeline
 from app.models import Incident, IncidentEvent
 from app.rules.engine import Classification, worst_severity
 from app.rules.workspace import WorkspaceConfig
@@ -37,6 +37,7 @@ SYSTEM_ACTOR = "incident-bridge"
 
 # Reads other layers need, served by the repository as they are.
 lock_keys = repository.lock_keys
+write_counters = counters.write  # before a batch's last flush: one UPDATE for every incident's counts
 latest_by_key = repository.latest_by_key
 by_ids = repository.by_ids
 find = repository.get  # None when there is no such incident
@@ -103,7 +104,7 @@ def record(
     """Append one line to the incident's timeline. In a batch that buffers its timeline
     (`timeline.start`), the line is kept for one insert and the event returned is not stored."""
     values = line(incident.id, kind, actor, at, message, data)
-    incident.updated_at = at
+    counters.change(session, incident, updated_at=at)
     event = IncidentEvent(**values)
     if not timeline.add(session, values):
         session.add(event)
@@ -206,8 +207,10 @@ def open_incident(
     now: datetime,
     impact_started_at: datetime | None = None,
     restricted: bool = False,
+    assigned: dict[str, Any] | None = None,
 ) -> Incident:
-    """A new incident for an alert's key."""
+    """A new incident for an alert's key; `assigned`: its owner, team, escalation policy and
+    whether it is unowned, when they are known before it is stored."""
     incident = _insert(
         session,
         now,
@@ -223,6 +226,7 @@ def open_incident(
         auto_resolve=c.auto_resolve,
         impact_started_at=impact_started_at,
         restricted=restricted,
+        **(assigned or {}),
     )
     record(
         session,
@@ -463,14 +467,14 @@ def alert_fired(
     starts_at: datetime | None = None,
 ) -> None:
     """An alert fires in this incident: a new series, or a series that fired again."""
+    changes: dict[str, Any] = {"firing_count": incident.firing_count + 1, "last_alert_at": now}
+    if new_series:
+        changes["alert_count"] = incident.alert_count + 1
     if starts_at is not None and (
         incident.impact_started_at is None or starts_at < incident.impact_started_at
     ):
-        incident.impact_started_at = starts_at  # the earliest startsAt: time to detect starts there
-    if new_series:
-        incident.alert_count += 1
-    incident.firing_count += 1
-    incident.last_alert_at = now
+        changes["impact_started_at"] = starts_at  # the earliest startsAt: time to detect starts there
+    counters.change(session, incident, **changes)
     kind, message = ("alert_added", "alert added") if new_series else ("alert_refired", "alert firing again")
     record(session, incident, kind, actor, now, message, {"fingerprint": fingerprint, "labels": labels})
 
@@ -481,7 +485,7 @@ def alert_resolved(session: Session, incident: Incident, fingerprint: str, actor
     A resolved incident only counts down; an open one notes it on the timeline and resolves
     itself (or says so) when nothing fires any more.
     """
-    incident.firing_count = max(0, incident.firing_count - 1)
+    counters.change(session, incident, firing_count=max(0, incident.firing_count - 1))
     if not incident.is_open:
         return False
     record(session, incident, "alert_resolved", actor, now, "alert resolved", {"fingerprint": fingerprint})

@@ -91,12 +91,15 @@ def test_a_batch_statement_has_one_text_whatever_its_size(database_url: str) -> 
             repository.seen_again(session, ids[:size], 1, T0)
             incidents.latest_by_key(session, [f"key-{n}" for n in range(size)])
             incidents.by_ids(session, range(1, size + 1))
-    texts = [s for s in seen if not s.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+            repository.insert_many(session, [alert_row(f"new-{size}-{n}") for n in range(size)])
+    texts = [s for s in seen if not s.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "INSERT"))]
+    inserts = [s for s in seen if s.startswith("INSERT")]
     assert len(texts) == 12
     by_kind = [set(texts[k::4]) for k in range(4)]
     if is_postgres(database_url):
         assert [len(t) for t in by_kind] == [1, 1, 1, 1]  # one text per statement: prepared once
         assert all("ANY" in t or "unnest" in t for kind in by_kind for t in kind)
+        assert len(inserts) == 3 and len(set(inserts)) == 1 and "jsonb_to_recordset" in inserts[0]
     else:
         assert [len(t) for t in by_kind] == [3, 3, 3, 3]  # SQLite: an IN list of the batch's size
     db.dispose()

@@ -117,3 +117,46 @@ def test_a_naive_datetime_never_takes_the_session_zone(database_url: str) -> Non
         repository.seen_again_with_notes(session, [change])
     assert _stored(db, ids)[0][4] == naive.replace(tzinfo=UTC)
     db.dispose()
+
+
+def test_inserted_rows_get_their_ids_in_the_order_given(database_url: str) -> None:
+    """PostgreSQL sends the rows as one JSON array; the ids returned must still be each row's."""
+    db = Database(database_url)
+    seen = datetime(2026, 11, 30, 14, 30, 15, 123456, tzinfo=ELSEWHERE)
+    rows = [
+        {
+            **alert_row(f"{n:016x}", None, n + 1, f"value {n} \u2603 \"quoted\" 'single'"),
+            "labels": {"alertname": "Drift", "n": str(n), "odd": "\\ \n \u00e9"},
+            "status": "resolved" if n % 3 == 0 else "firing",
+            "ends_at": seen if n % 3 == 0 else None,
+            "generator_url": f"https://prometheus.example/graph?g0.expr=up%7Bn%3D%22{n}%22%7D",
+            "first_seen_at": seen + timedelta(seconds=n),
+        }
+        for n in range(250)
+    ]
+    rows.reverse()  # fingerprints in falling order: the ids must follow the rows, not the values
+    with db.session(write=True) as session:
+        ids = repository.insert_many(session, rows)
+        theirs = list(
+            session.connection()
+            .execute(repository.insert(repository.TABLE).returning(repository.TABLE.c.id), rows[:3])
+            .scalars()
+        )
+    assert len(ids) == len(set(ids)) == 250
+    with db.session() as session:
+        stored = {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_(ids + theirs)))}
+    for row_id, row in zip(ids, rows, strict=True):
+        found = stored[row_id]
+        assert found.fingerprint == row["fingerprint"] and found.labels == row["labels"]
+        assert (found.status, found.ends_at, found.receive_count) == (
+            row["status"],
+            row["ends_at"],
+            row["receive_count"],
+        )
+        assert found.first_seen_at == row["first_seen_at"] and found.first_seen_at.tzinfo == UTC
+        assert (found.annotations, found.generator_url) == (row["annotations"], row["generator_url"])
+    # What SQLAlchemy's own INSERT stores for the same rows, column for column.
+    columns = [c.name for c in repository.TABLE.columns if c.name != "id"]
+    for ours, other in zip(ids[:3], theirs, strict=True):
+        assert [getattr(stored[ours], c) for c in columns] == [getattr(stored[other], c) for c in columns]
+    db.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -126,13 +126,6 @@ def stored(db: Database) -> list[str]:
 
 def run(scenario: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(scenario)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def started(writer: IntakeWriter[Stored]) -> IntakeWriter[Stored]:

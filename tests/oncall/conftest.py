@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,13 +25,6 @@ from app.paging.delivery import Dispatcher
 
 PAGE_LOGGER = "incident_bridge.page"
 PUBLIC_URL = "http://bridge.test"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def alert(alertname: str, model: str, severity: str, starts: datetime, **labels: str) -> AlertIn:

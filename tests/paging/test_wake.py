@@ -45,13 +45,6 @@ ADOPTED_WITHIN = 30.0  # seconds: generous, and well short of a page's claim (LE
 BACKLOG_WITHIN = 20.0  # seconds for ten pages to a local receiver: generous, and short of a claim
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
 def sqlite_db(path: Path) -> Database:
     return Database(f"sqlite:///{path}")
 

@@ -1,0 +1,135 @@
+"""Statements and writer time per intake batch, without HTTP: the same seeded webhook bodies as
+bench/webhook_bench.py, applied by `flows.intake.ingest` in batches as the intake writer commits
+them, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/intake_statements.py                       # both databases
+    .venv/bin/python bench/intake_statements.py --db postgresql --bodies 3000 --batch 32
+
+The statement counts are exact and the same on every run of the same code (each statement is a
+round trip on PostgreSQL, which under load waits for the interpreter's lock). The times vary
+with the machine: compare them within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from webhook import databases  # bench/webhook/, next to this script
+from webhook.common import ROOT
+from webhook.payloads import build_pool
+
+from app.alerts.schemas import AlertIn, AlertmanagerWebhook, from_alertmanager
+from app.catalog.loader import load_catalog
+from app.db import Database
+from app.flows.intake import ingest
+
+PUBLIC_URL = "http://127.0.0.1:8080"
+
+
+@dataclass
+class Phase:
+    name: str
+    requests: int = 0
+    batches: int = 0
+    statements: int = 0
+    cpu: float = 0.0
+    wall: float = 0.0
+    kinds: Counter[str] = field(default_factory=Counter)
+
+
+def _kind(statement: str) -> str:
+    words = statement.split()
+    if words[0] in ("INSERT", "DELETE"):
+        return f"{words[0]} {words[2]}"
+    if words[0] == "UPDATE":
+        return f"UPDATE {words[1]}"
+    match = re.search(r"\bFROM\s+(\w+)", statement)
+    return f"SELECT {match.group(1) if match else '?'}"
+
+
+def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases: int) -> list[Phase]:
+    catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
+    database = Database(url, pages_born_claimed=False)
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    size = -(-len(bodies) // phases)
+    out = [Phase(f"bodies {i * size + 1:,}-{min(len(bodies), (i + 1) * size):,}") for i in range(phases)]
+    now = datetime.now(UTC)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for start in range(0, len(bodies), batch):
+            requests = bodies[start : start + batch]
+            phase = out[start // size]
+            seen.clear()
+            wall, cpu = time.perf_counter(), time.thread_time()
+            with database.session(write=True, intake=True) as session:
+                ingest(session, catalog, requests, now + timedelta(milliseconds=start), PUBLIC_URL)
+            phase.wall += time.perf_counter() - wall
+            phase.cpu += time.thread_time() - cpu
+            phase.requests += len(requests)
+            phase.batches += 1
+            phase.statements += len(seen) + 2  # and BEGIN and COMMIT, sent by the driver itself
+            phase.kinds.update(_kind(" ".join(s.split())) for s in seen)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+        database.dispose()
+    print(f"\n{db_name}: {len(bodies):,} bodies in batches of {batch}")
+    print(f"  {'phase':24} {'batches':>7} {'stmts/batch':>11} {'cpu ms/req':>10} {'wall ms/req':>11}")
+    for p in out:
+        print(
+            f"  {p.name:24} {p.batches:7,} {p.statements / p.batches:11.1f} "
+            f"{1e3 * p.cpu / p.requests:10.3f} {1e3 * p.wall / p.requests:11.3f}"
+        )
+    total = sum((p.kinds for p in out), Counter())
+    batches = sum(p.batches for p in out)
+    print(
+        "  statements per batch by kind: "
+        + ", ".join(f"{k} {n / batches:.2f}" for k, n in total.most_common(12))
+    )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--alerts", type=int, choices=(1, 10), default=1, help="alerts per body")
+    parser.add_argument("--bodies", type=int, default=3000, help="bodies from the start of the cycle")
+    parser.add_argument("--batch", type=int, default=32, help="webhook requests per transaction")
+    parser.add_argument("--phases", type=int, default=3, help="parts of the run reported apart")
+    parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    pool = build_pool()[args.alerts]
+    bodies = [
+        from_alertmanager(AlertmanagerWebhook.model_validate_json(b)) for b in pool.bodies[: args.bodies]
+    ]
+    chosen = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    results: dict[str, list[Phase]] = {}
+    with tempfile.TemporaryDirectory(prefix="intake-statements-") as tmp:
+        for db_name in chosen:
+            with databases.fresh(db_name, Path(tmp), args.pg_admin_url) as url:
+                databases.migrate(url)
+                results[db_name] = run(db_name, url, bodies, args.batch, args.phases)
+    if len(results) == 2:
+        print("\nPostgreSQL / SQLite, same run (cpu per request; wall per request):")
+        for lite, pg in zip(results["sqlite"], results["postgresql"], strict=True):
+            print(f"  {lite.name:24} cpu {pg.cpu / lite.cpu:5.2f}x   wall {pg.wall / lite.wall:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
