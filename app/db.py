@@ -302,9 +302,20 @@ def json_insert(table: Table, names: Sequence[str]) -> TextClause:
 
 
 def json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """The `rows` parameter of a `json_recordset`: datetimes as RFC 3339 with their offset (a
-    naive one counts as UTC, never as the database session's zone)."""
-    return orjson.dumps(list(rows), option=orjson.OPT_NAIVE_UTC).decode()
+    """The `rows` parameter of a `json_recordset` or `json_insert`: datetimes in UTC, as RFC 3339
+    (a naive one counts as UTC, never as the database session's zone). Converted first, as
+    UTCDateTime does: PostgreSQL refuses an offset beyond 15:59 that an RFC 3339 time may carry."""
+    utc: dict[datetime, str] = {}  # a batch repeats its few times across many rows
+
+    def as_utc(value: Any) -> str:
+        if not isinstance(value, datetime):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        if value not in utc:
+            aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            utc[value] = aware.isoformat()
+        return utc[value]
+
+    return orjson.dumps(list(rows), default=as_utc, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 def execute_many(session: Session, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:

@@ -160,3 +160,34 @@ def test_inserted_rows_get_their_ids_in_the_order_given(database_url: str) -> No
     for ours, other in zip(ids[:3], theirs, strict=True):
         assert [getattr(stored[ours], c) for c in columns] == [getattr(stored[other], c) for c in columns]
     db.dispose()
+
+
+def test_an_offset_beyond_what_postgresql_parses_is_stored_as_its_utc_time(database_url: str) -> None:
+    """RFC 3339 allows -19:20; PostgreSQL's input refuses offsets beyond 15:59. The JSON rows
+    carry UTC, as the column type would have sent it."""
+    far = timezone(-timedelta(hours=19, minutes=20))
+    starts = datetime(342, 11, 16, 8, 44, 54, 500000, tzinfo=far)
+    db = Database(database_url)
+    with db.session(write=True) as session:
+        (row_id,) = repository.insert_many(session, [{**alert_row("far"), "starts_at": starts}])
+    later = datetime(2026, 11, 30, 23, 0, tzinfo=far)
+    with db.session(write=True) as session:
+        repository.update_many(
+            session,
+            [
+                {
+                    "row_id": row_id,
+                    "status": "resolved",
+                    "starts_at": starts,
+                    "ends_at": later,
+                    "annotations": {},
+                    "last_seen_at": later,
+                    "receive_count": 2,
+                }
+            ],
+        )
+    (stored,) = _stored(db, [row_id])
+    assert stored[1] == starts and stored[1].tzinfo == UTC
+    assert stored[1].isoformat() == "0342-11-17T04:04:54.500000+00:00"
+    assert stored[2] == later and stored[4] == later
+    db.dispose()
