@@ -42,15 +42,10 @@ def plan_facts(
     session: Session,
     catalog: Catalog,
     incident: Incident,
-    harm: HarmRead | None = None,
-    fetch_harm: bool = True,
+    harm: HarmRead | None,
     known: Known | None = None,
 ) -> Facts:
-    """What the plan and the organisation's regimes look at."""
-    if known is not None:
-        harm = known.harm
-    elif harm is None and fetch_harm:
-        harm = harm_of.current(session, incident.id)
+    """What the plan and the organisation's regimes look at, given the incident's harm."""
     model = catalog.oncall.models.get(incident.model or "")
     anchors = {"opened": incident.opened_at}
     if incident.acknowledged_at is not None:
@@ -83,7 +78,7 @@ class Current:
 
 def current(session: Session, catalog: Catalog, incident: Incident, known: Known | None = None) -> Current:
     harm = known.harm if known is not None else harm_of.current(session, incident.id)
-    return Current(harm, plan_facts(session, catalog, incident, harm, fetch_harm=False, known=known))
+    return Current(harm, plan_facts(session, catalog, incident, harm, known))
 
 
 def model_facts(catalog: Catalog, incident: Incident) -> obligations.ModelFacts:

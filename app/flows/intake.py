@@ -296,7 +296,6 @@ def ingest(
         batch.out.incident_ids.append(touched)
     batch.rows.flush()
     timeline.end(session)
-    incidents.write_counters(session)
     session.flush()
     batch.out.notifications = [n.id for n in batch.pages if n.kind in PAGING_FIRST]
     batch.out.quiet_notifications = [n.id for n in batch.pages if n.kind not in PAGING_FIRST]

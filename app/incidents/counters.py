@@ -6,7 +6,7 @@ sends the incidents changed since the one before, and each combination of change
 statement of its own: a batch of 32 one-alert webhooks sent up to 10 UPDATEs of incident, each a
 round trip on PostgreSQL. Instead, in a transaction holding the incidents' key locks, these
 changes are kept in the objects only, and written for all incidents together, with all three
-counters, just before the batch's last flush (or its commit): one statement.
+counters, when the transaction commits: one statement.
 
 Writing a counter with its unchanged value is safe only under the key's lock: intake is the only
 writer of these columns, and every intake transaction takes the lock of the keys it works on.
@@ -37,7 +37,7 @@ def hold(session: Session, keys: Iterable[str]) -> None:
 
 def change(session: Session, incident: Incident, **values: Any) -> None:
     """Set counters (and `updated_at`, `impact_started_at`) of an incident: at once when its
-    key's lock is not held here, else kept until `write`. Only the counters are written whether
+    key's lock is not held here, else kept until the commit. Only the counters are written whether
     they changed or not; the other two only when set here (people edit them too)."""
     held: set[str] | None = session.info.get(_HELD)
     if held is None or incident.key not in held:
@@ -47,12 +47,12 @@ def change(session: Session, incident: Incident, **values: Any) -> None:
     pending: dict[int, tuple[Incident, set[str]]] = session.info.setdefault(_PENDING, {})
     entry = pending.setdefault(id(incident), (incident, set(COUNTERS)))
     for name, value in values.items():
-        set_committed_value(incident, name, value)  # no flush before `write` sends it
+        set_committed_value(incident, name, value)  # no flush sends it before the commit
         entry[1].add(name)
 
 
-def write(session: Session) -> None:
-    """Mark every kept change for the next flush, in one shape: one UPDATE for all incidents.
+def _write(session: Session) -> None:
+    """Mark every kept change for the commit's flush, in one shape: one UPDATE for all incidents.
 
     The few incidents whose impact start moved get theirs in a flush before: mixed in, they
     would break the run of equal shapes the unit of work needs to send one statement."""
@@ -71,4 +71,4 @@ def write(session: Session) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    write(session)  # whatever the caller forgot: a kept change is never lost
+    _write(session)  # the commit flushes what it marked

@@ -51,7 +51,7 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """
     keys = list(keys)
     counters.hold(session, keys)
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         return
     ids = sorted(
         {

@@ -37,7 +37,6 @@ SYSTEM_ACTOR = "incident-bridge"
 
 # Reads other layers need, served by the repository as they are.
 lock_keys = repository.lock_keys
-write_counters = counters.write  # before a batch's last flush: one UPDATE for every incident's counts
 latest_by_key = repository.latest_by_key
 by_ids = repository.by_ids
 find = repository.get  # None when there is no such incident
