@@ -36,10 +36,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import BindParameter, ClauseElement, TableValuedAlias, TextClause
 from sqlalchemy.types import TypeDecorator
+
+from app import connections
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -159,10 +161,26 @@ def build_engine(raw_url: str, *, immediate: bool = False, ping: bool = True) ->
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **JSON_CODEC)
         _sqlite_setup(engine, immediate)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=ping, **JSON_CODEC)
+    engine = create_engine(url, pool_size=10, max_overflow=10, **JSON_CODEC)
+    connections.check_before_use(engine, connections.IDLE_PING if ping else None)
+    return engine
 
 
 PAGES_BORN_CLAIMED = "pages_born_claimed"  # the session flag: see Database.pages_born_claimed
+
+
+class ReadOnlySession(RuntimeError):
+    """A write attempted in a session opened for reading (`Database.session()`)."""
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession("a read session cannot write: open it with session(write=True)")
+
+
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession("a read session cannot write: open it with session(write=True)")
 
 
 class Database:
@@ -178,7 +196,18 @@ class Database:
         self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.writer = build_engine(url, immediate=True) if self.is_sqlite else self.engine
-        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        # Reads on PostgreSQL run without BEGIN and COMMIT (two round trips of three for a read
+        # of one row): under READ COMMITTED each statement sees what was committed when it
+        # started, in a transaction or not. A read session refuses to write (`ReadOnlySession`).
+        reading = self.engine
+        if not self.is_sqlite:
+            reading = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read = sessionmaker(reading, expire_on_commit=False, info=info)
+        # A read that streams its rows (`yield_per`: a server-side cursor) needs a transaction.
+        self._read_streaming = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        for reader in (self._read, self._read_streaming):
+            event.listen(reader, "before_flush", _refuse_flush)
+            event.listen(reader, "do_orm_execute", _refuse_writes)
         self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
         # The intake writer's transactions skip the ping (a round trip) before each one: it
         # retries a batch whose connection turns out to be lost (see `is_lost_connection`).
@@ -190,11 +219,14 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def session(self, *, write: bool = False, intake: bool = False) -> Iterator[Session]:
+    def session(
+        self, *, write: bool = False, intake: bool = False, streaming: bool = False
+    ) -> Iterator[Session]:
         """One unit of work: commits when the block succeeds, rolls back when it raises.
-        `intake`: a write of the intake writer, on connections that are not pinged first."""
+        `intake`: a write of the intake writer, on connections that are not pinged first.
+        `streaming`: a read that streams rows in batches (`yield_per`), in a transaction."""
         if not write:
-            with self._read() as session, session.begin():
+            with (self._read_streaming if streaming else self._read)() as session, session.begin():
                 yield session
             return
         with self._write_lock, (self._intake if intake else self._write)() as session, session.begin():
@@ -283,21 +315,21 @@ def json_recordset(*columns: Column[Any] | tuple[str, Any]) -> TableValuedAlias:
     )
 
 
-def json_insert(table: Table, names: Sequence[str]) -> TextClause:
+def json_insert(table: Table, names: Sequence[str], returning: bool = True) -> TextClause:
     """PostgreSQL: an INSERT of rows sent as one JSON array (`json_rows`), returning their ids.
 
     One statement text whatever the number of rows, so it is prepared once per connection; a
     multi-row VALUES list is a new text for each length, parsed by the driver and the server each
     time (at 30 rows some 10 kB and 360 parameters). The rows go in the array's order (ORDER BY
     its ordinality), so the ids the sequence hands out rise with it: sorted, the returned ids are
-    the rows' in the order given."""
+    the rows' in the order given. Without `returning`, for a write whose ids nobody reads."""
     dialect = PGDialect()  # type: ignore[no-untyped-call]
     typed = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
     listed = ", ".join(names)
     return text(
         f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM ROWS FROM "
         f"(jsonb_to_recordset(CAST(:rows AS JSONB)) AS ({typed})) WITH ORDINALITY AS v({listed}, n) "
-        "ORDER BY n RETURNING id"
+        "ORDER BY n" + (" RETURNING id" if returning else "")
     )
 
 

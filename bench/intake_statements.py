@@ -5,9 +5,10 @@ them, on SQLite and PostgreSQL.
     .venv/bin/python bench/intake_statements.py                       # both databases
     .venv/bin/python bench/intake_statements.py --db postgresql --bodies 3000 --batch 32
 
-The statement counts are exact and the same on every run of the same code (each statement is a
-round trip on PostgreSQL, which under load waits for the interpreter's lock). The times vary
-with the machine: compare them within one run.
+The statement counts are exact and the same on every run of the same code. So are the round
+trips: on PostgreSQL each statement is one, which under load waits for the interpreter's lock,
+but the writes sent together at the commit (`app.deferred`, a pipeline) are one for all. The
+times vary with the machine: compare them within one run.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Phase:
     requests: int = 0
     batches: int = 0
     statements: int = 0
+    round_trips: int = 0  # statements sent together in a pipeline are one
     cpu: float = 0.0
     wall: float = 0.0
     kinds: Counter[str] = field(default_factory=Counter)
@@ -61,9 +63,12 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
     catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
     database = Database(url, pages_born_claimed=False)
     seen: list[str] = []
+    piped: list[bool] = []  # whether each statement went in a pipeline (PostgreSQL)
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
+        pgconn = getattr(conn.connection.dbapi_connection, "pgconn", None)
+        piped.append(bool(pgconn is not None and pgconn.pipeline_status))
 
     size = -(-len(bodies) // phases)
     out = [Phase(f"bodies {i * size + 1:,}-{min(len(bodies), (i + 1) * size):,}") for i in range(phases)]
@@ -74,6 +79,7 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
             requests = bodies[start : start + batch]
             phase = out[start // size]
             seen.clear()
+            piped.clear()
             wall, cpu = time.perf_counter(), time.thread_time()
             with database.session(write=True, intake=True) as session:
                 ingest(session, catalog, requests, now + timedelta(milliseconds=start), PUBLIC_URL)
@@ -82,16 +88,25 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
             phase.requests += len(requests)
             phase.batches += 1
             # psycopg sends BEGIN and COMMIT itself; SQLite's BEGIN IMMEDIATE is seen, its COMMIT not.
-            phase.statements += len(seen) + (1 if db_name == "sqlite" else 2)
+            fixed = 1 if db_name == "sqlite" else 2
+            phase.statements += len(seen) + fixed
+            # A run of pipelined statements is answered at once: one round trip.
+            phase.round_trips += fixed + sum(
+                1 for i, p in enumerate(piped) if not p or i == 0 or not piped[i - 1]
+            )
             phase.kinds.update(_kind(" ".join(s.split())) for s in seen)
     finally:
         event.remove(Engine, "before_cursor_execute", record)
         database.dispose()
     print(f"\n{db_name}: {len(bodies):,} bodies in batches of {batch}")
-    print(f"  {'phase':24} {'batches':>7} {'stmts/batch':>11} {'cpu ms/req':>10} {'wall ms/req':>11}")
+    print(
+        f"  {'phase':24} {'batches':>7} {'stmts/batch':>11} {'trips/batch':>11} "
+        f"{'cpu ms/req':>10} {'wall ms/req':>11}"
+    )
     for p in out:
         print(
             f"  {p.name:24} {p.batches:7,} {p.statements / p.batches:11.1f} "
+            f"{p.round_trips / p.batches:11.1f} "
             f"{1e3 * p.cpu / p.requests:10.3f} {1e3 * p.wall / p.requests:11.3f}"
         )
     total = sum((p.kinds for p in out), Counter())

@@ -476,3 +476,22 @@ def fresh_database(kind: str, directory: Path, prefix: str) -> Iterator[str]:
         yield server.create(prefix)
     finally:
         server.drop_all()
+
+
+def drop_other_connections(database_url: str) -> int:
+    """PostgreSQL: terminate every server connection to this database but the one asking (as a
+    server restart or a proxy would); how many there were."""
+    from sqlalchemy import create_engine, text
+
+    from app.db import normalize_url
+
+    engine = create_engine(normalize_url(database_url))
+    with engine.begin() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(dropped)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from app import deferred
 from app.db import any_of, execute_many, json_insert, json_recordset, json_rows, on_postgresql
 from app.models import Alert
 
@@ -86,15 +87,28 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if on_postgresql(session):
-        values = json_rows([{name: row[name] for name in INSERTED} for row in rows])
-        return sorted(session.connection().execute(_INSERT_PG, {"rows": values}).scalars())
+        return sorted(session.connection().execute(_INSERT_PG, {"rows": _inserted(rows)}).scalars())
     statement = insert(TABLE).returning(TABLE.c.id, sort_by_parameter_order=True)
     return list(session.connection().execute(statement, list(rows)).scalars())
+
+
+def insert_many_at_commit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows whose ids nobody reads, with the commit's deferred writes (`app.deferred`)."""
+    if rows:
+        if on_postgresql(session):
+            deferred.write(session, _INSERT_PG_QUIET, {"rows": _inserted(rows)})
+        else:
+            deferred.write(session, insert(TABLE), list(rows))
+
+
+def _inserted(rows: Sequence[dict[str, Any]]) -> str:
+    return json_rows([{name: row[name] for name in INSERTED} for row in rows])
 
 
 # The columns of a new row (all but its id).
 INSERTED = tuple(c.name for c in TABLE.columns if c.name != "id")
 _INSERT_PG = json_insert(TABLE, INSERTED)
+_INSERT_PG_QUIET = json_insert(TABLE, INSERTED, returning=False)
 
 
 def _by_id(*names: str) -> Update:
@@ -117,28 +131,38 @@ _NOTES, _NOTES_PG = _by_id(*_NOTED), _from_rows(*_NOTED)
 
 
 def _write_back(
-    session: Session, statement: Update, on_pg: Update, changes: Sequence[dict[str, Any]]
+    session: Session, statement: Update, on_pg: Update, changes: Sequence[dict[str, Any]], at_commit: bool
 ) -> None:
     if not changes:
         return
-    if on_postgresql(session):
-        session.connection().execute(on_pg, {"rows": json_rows(changes)})
-    else:
+    if not on_postgresql(session):
         execute_many(session, statement, changes)  # SQLite's executemany is a loop in C
+    elif at_commit:
+        deferred.write(session, on_pg, {"rows": json_rows(changes)})
+    else:
+        session.connection().execute(on_pg, {"rows": json_rows(changes)})
 
 
-def update_many(session: Session, changes: Sequence[dict[str, Any]]) -> None:
-    """Write changed rows back by id."""
-    _write_back(session, _UPDATE, _UPDATE_PG, changes)
+def update_many(session: Session, changes: Sequence[dict[str, Any]], at_commit: bool = False) -> None:
+    """Write changed rows back by id (`at_commit`: with the commit's deferred writes)."""
+    _write_back(session, _UPDATE, _UPDATE_PG, changes, at_commit)
 
 
-def seen_again_with_notes(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+def seen_again_with_notes(
+    session: Session, changes: Sequence[dict[str, Any]], at_commit: bool = False
+) -> None:
     """Rows seen again with new annotations (a value in them changed), by id."""
-    _write_back(session, _NOTES, _NOTES_PG, changes)
+    _write_back(session, _NOTES, _NOTES_PG, changes, at_commit)
 
 
-def seen_again(session: Session, ids: Sequence[int], times: int, now: datetime) -> None:
+def seen_again(
+    session: Session, ids: Sequence[int], times: int, now: datetime, at_commit: bool = False
+) -> None:
     """Rows only seen again (`times` more notifications each): one UPDATE for all of them."""
     if ids:
         statement = _REPEATS_PG if on_postgresql(session) else _REPEATS
-        session.connection().execute(statement, {"ids": list(ids), "times": times, "now": now})
+        params = {"ids": list(ids), "times": times, "now": now}
+        if at_commit:
+            deferred.write(session, statement, params)
+        else:
+            session.connection().execute(statement, params)

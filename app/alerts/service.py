@@ -127,8 +127,10 @@ class AlertRows:
         row.status, row.ends_at = RESOLVED, alert.ends_at or now
         self._changed_now(row, now)
 
-    def flush(self) -> None:
-        """Write what changed since the last flush: one INSERT, one UPDATE."""
+    def flush(self, at_commit: bool = False) -> None:
+        """Write what changed since the last flush: one INSERT, one UPDATE. `at_commit`: the
+        batch's last flush, sent with the commit's deferred writes (no later change needs the
+        new rows' ids)."""
         inserts: list[dict[str, Any]] = [
             {
                 "incident_id": row.incident_id,
@@ -158,7 +160,7 @@ class AlertRows:
             }
             for row in self._changed.values()
         ]
-        repository.update_many(self.session, updates)
+        repository.update_many(self.session, updates, at_commit)
         noted = [
             {
                 "row_id": row.id,
@@ -168,17 +170,20 @@ class AlertRows:
             }
             for row in self._noted.values()
         ]
-        repository.seen_again_with_notes(self.session, noted)
+        repository.seen_again_with_notes(self.session, noted, at_commit)
         self._noted.clear()
         by_times: dict[int, list[int]] = {}
         for row_id, times in self._repeats.items():
             by_times.setdefault(times, []).append(row_id)
         for times, row_ids in by_times.items():
             assert self._now is not None
-            repository.seen_again(self.session, row_ids, times, self._now)
+            repository.seen_again(self.session, row_ids, times, self._now, at_commit)
         self._repeats.clear()
-        ids = repository.insert_many(self.session, inserts)
-        for (row, _, _), new_id in zip(self._new, ids, strict=True):
-            row.id = new_id  # later changes in this batch update it
+        if at_commit:
+            repository.insert_many_at_commit(self.session, inserts)
+        else:
+            ids = repository.insert_many(self.session, inserts)
+            for (row, _, _), new_id in zip(self._new, ids, strict=True):
+                row.id = new_id  # later changes in this batch update it
         self._new.clear()
         self._changed.clear()

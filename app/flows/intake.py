@@ -294,7 +294,7 @@ def ingest(
             if incident_id is not None and incident_id not in touched:
                 touched.append(incident_id)
         batch.out.incident_ids.append(touched)
-    batch.rows.flush()
+    batch.rows.flush(at_commit=True)
     timeline.end(session)
     session.flush()
     batch.out.notifications = [n.id for n in batch.pages if n.kind in PAGING_FIRST]

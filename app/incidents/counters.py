@@ -6,7 +6,8 @@ sends the incidents changed since the one before, and each combination of change
 statement of its own: a batch of 32 one-alert webhooks sent up to 10 UPDATEs of incident, each a
 round trip on PostgreSQL. Instead, in a transaction holding the incidents' key locks, these
 changes are kept in the objects only, and written for all incidents together, with all three
-counters, when the transaction commits: one statement.
+counters, when the transaction commits: one statement, deferred (`app.deferred`) so that on
+PostgreSQL it shares one round trip with the batch's other last writes.
 
 Writing a counter with its unchanged value is safe only under the key's lock: intake is the only
 writer of these columns, and every intake transaction takes the lock of the keys it works on.
@@ -18,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Integer, Table, Update, bindparam, func, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified, set_committed_value
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app import deferred
+from app.db import json_recordset, json_rows, on_postgresql
 from app.models import Incident
 
 COUNTERS = ("alert_count", "firing_count", "last_alert_at")  # written by intake alone
@@ -51,24 +54,43 @@ def change(session: Session, incident: Incident, **values: Any) -> None:
         entry[1].add(name)
 
 
-def _write(session: Session) -> None:
-    """Mark every kept change for the commit's flush, in one shape: one UPDATE for all incidents.
+def _statement(on_postgresql: bool) -> Update:
+    """One UPDATE for all kept changes: the counters always, `updated_at` and the impact start
+    only where set here (a NULL leaves the stored value)."""
+    table = Incident.__table__
+    assert isinstance(table, Table)
+    kept = {name: table.c[name] for name in (*COUNTERS, *_OPTIONAL)}
+    if on_postgresql:
+        rows = json_recordset(("row_id", Integer()), *kept.values())
+        values: dict[str, Any] = {name: rows.c[name] for name in COUNTERS}
+        values |= {name: func.coalesce(rows.c[name], table.c[name]) for name in _OPTIONAL}
+        return update(table).where(table.c.id == rows.c.row_id).values(values)
+    values = {name: bindparam(name, type_=kept[name].type) for name in COUNTERS}
+    values |= {
+        name: func.coalesce(bindparam(name, type_=kept[name].type), table.c[name]) for name in _OPTIONAL
+    }
+    return update(table).where(table.c.id == bindparam("row_id")).values(values)
 
-    The few incidents whose impact start moved get theirs in a flush before: mixed in, they
-    would break the run of equal shapes the unit of work needs to send one statement."""
+
+_OPTIONAL = ("updated_at", _IMPACT)  # written only when intake set them
+_UPDATE, _UPDATE_PG = _statement(False), _statement(True)
+
+
+def _write(session: Session) -> None:
+    """Write every kept change with one statement, sent with the commit's other deferred writes."""
     pending: dict[int, tuple[Incident, set[str]]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    moved = [incident for incident, names in pending.values() if _IMPACT in names]
-    for incident in moved:
-        flag_modified(incident, _IMPACT)
-    if moved:
-        session.flush()
-    for incident, names in pending.values():
-        for name in sorted(names - {_IMPACT}):
-            flag_modified(incident, name)
+    rows = [
+        {"row_id": incident.id}
+        | {name: getattr(incident, name) for name in COUNTERS}
+        | {name: getattr(incident, name) if name in names else None for name in _OPTIONAL}
+        for incident, names in sorted(pending.values(), key=lambda entry: entry[0].id)
+    ]
+    if on_postgresql(session):
+        deferred.write(session, _UPDATE_PG, {"rows": json_rows(rows)})
+    else:
+        deferred.write(session, _UPDATE, rows)
 
 
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    _write(session)  # the commit flushes what it marked
+deferred.before_sending.append(_write)

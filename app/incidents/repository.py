@@ -29,7 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
-from app.db import UTCDateTime, any_of, insert_tracked, on_postgresql
+from app import deferred
+from app.db import UTCDateTime, any_of, insert_tracked, json_insert, json_rows, on_postgresql
 from app.incidents import counters
 from app.models import (
     Alert,
@@ -428,9 +429,19 @@ def count_events(session: Session, incident_id: int, hidden: bool | None = None)
     return int(session.scalar(query) or 0)
 
 
-def insert_events(session: Session, lines: Sequence[dict[str, Any]]) -> None:
-    """Timeline lines in one statement (the columns of IncidentEvent but id)."""
-    session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
+def insert_events(session: Session, lines: Sequence[dict[str, Any]], at_commit: bool = False) -> None:
+    """Timeline lines in one statement (the columns of IncidentEvent but id); `at_commit`: with
+    the commit's deferred writes."""
+    if not at_commit:
+        session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
+    elif on_postgresql(session):  # one statement, and no RETURNING (which a deferred write lacks)
+        deferred.write(session, _EVENTS_PG, {"rows": json_rows([{n: x[n] for n in _EVENT} for x in lines])})
+    else:
+        deferred.write(session, insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
+
+
+_EVENT = tuple(c.name for c in IncidentEvent.__table__.columns if c.name != "id")
+_EVENTS_PG = json_insert(IncidentEvent.__table__, _EVENT, returning=False)  # type: ignore[arg-type]
 
 
 def touch(session: Session, incident_ids: Iterable[int], at: datetime) -> None:

@@ -39,6 +39,8 @@ def write(session: Session) -> None:
 
 
 def end(session: Session) -> None:
-    """Insert what is left and stop buffering."""
-    write(session)
-    session.info.pop(_KEY, None)
+    """Stop buffering; what is left is inserted with the commit's deferred writes (nothing in
+    the batch reads the timeline any more)."""
+    lines: list[dict[str, Any]] | None = session.info.pop(_KEY, None)
+    if lines:
+        repository.insert_events(session, lines, at_commit=True)

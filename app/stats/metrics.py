@@ -116,7 +116,7 @@ class DbHistograms(Collector):
         """Compute the samples from this database (in a read session of their own) from now on."""
 
         def run() -> Computed:
-            with db.session() as session:
+            with db.session(streaming=True) as session:
                 return compute(repository.response_times(session))
 
         with self._lock:

@@ -150,7 +150,7 @@ def test_a_kept_change_is_written_at_commit_even_unasked(db: Database, catalog: 
     )
 
 
-def test_an_earlier_impact_start_is_written_apart_from_the_counters(db: Database, catalog: Catalog) -> None:
+def test_an_earlier_impact_start_is_written_with_the_counters(db: Database, catalog: Catalog) -> None:
     ingest_at(db, catalog, T0, *[[alert(m, "a")] for m in MODELS])
     later, earlier = T0 + timedelta(minutes=5), T0 - timedelta(minutes=30)
     with statements() as seen:
@@ -163,13 +163,25 @@ def test_an_earlier_impact_start_is_written_apart_from_the_counters(db: Database
             [alert(MODELS[2], "b", starts=later)],
         )
     updates = [s for s in seen if s.startswith("UPDATE incident ")]
-    assert len(updates) == 2, updates  # the impact start, then every incident's counters
-    assert "impact_started_at" in updates[0] and "alert_count" not in updates[0]
-    assert "impact_started_at" not in updates[1]
+    assert len(updates) == 1, updates  # one statement: the others' impact start is left as stored
+    assert "impact_started_at" in updates[0] and "alert_count" in updates[0]
     found = by_model(db)
     assert found[MODELS[1]].impact_started_at == earlier
     assert found[MODELS[0]].impact_started_at == T0 and found[MODELS[2]].impact_started_at == T0
     assert [found[m].alert_count for m in MODELS] == [2, 2, 2]
+
+
+def test_a_kept_change_leaves_a_time_it_did_not_set_as_stored(db: Database, catalog: Catalog) -> None:
+    ingest_at(db, catalog, T0, [alert("fraud-scorer", "a")])
+    edited = T0 + timedelta(hours=2)
+    with db.session(write=True) as session:  # a person's edit, say
+        session.scalars(select(Incident)).one().updated_at = edited
+    with db.session(write=True) as session:
+        incident = session.scalars(select(Incident)).one()
+        counters.hold(session, [incident.key])
+        counters.change(session, incident, firing_count=0)  # neither updated_at nor the impact start
+    (found,) = by_model(db).values()
+    assert (found.firing_count, found.updated_at, found.impact_started_at) == (0, edited, T0)
 
 
 def test_a_resolve_reads_harm_and_moments_once_for_notices_and_reports(

@@ -1,0 +1,128 @@
+"""Writes deferred to the commit: on PostgreSQL sent together in one pipeline after the unit of
+work's flush, in the same transaction; on SQLite run at once. A failing one fails the commit
+as a SQLAlchemy error, and nothing of the transaction is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from app import deferred
+from app.alerts.schemas import AlertIn
+from app.catalog.loader import load_catalog
+from app.db import Database
+from app.flows.intake import ingest
+from app.incidents import repository
+from app.incidents.service import line
+from app.models import Alert, Incident, IncidentEvent
+from tests.conftest import is_postgres
+from tests.support import ROOT
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@contextmanager
+def statements() -> Iterator[list[tuple[str, bool]]]:
+    """Each statement sent, and whether it went in a pipeline (PostgreSQL)."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        pgconn = getattr(dbapi, "pgconn", None)
+        seen.append((" ".join(statement.split()), bool(pgconn is not None and pgconn.pipeline_status)))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def firing(fingerprint: str = "f1") -> AlertIn:
+    return AlertIn(
+        fingerprint=fingerprint,
+        status="firing",
+        labels={"alertname": "ModelAccuracyDrop", "model": "fraud-scorer"},
+        annotations={},
+        starts_at=T0,
+        ends_at=None,
+    )
+
+
+def _incident(db: Database) -> int:
+    alert = firing()
+    with db.session(write=True) as session:
+        ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], T0, "http://bridge.test")
+    with db.session() as session:
+        return session.scalars(select(Incident.id)).one()
+
+
+def test_a_batch_sends_its_last_writes_in_one_pipeline_on_postgresql(db: Database) -> None:
+    incident_id = _incident(db)
+    catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
+    with statements() as seen, db.session(write=True) as session:
+        # A repeat (the alert row's UPDATE) and a new series (its INSERT, the incident's counters).
+        ingest(session, catalog, [[firing("f1")], [firing("f2")]], T0, "http://bridge.test")
+        waiting = deferred.pending(session)
+    writes = [(s, piped) for s, piped in seen if s.startswith(("UPDATE", "INSERT"))]
+    assert {" ".join(s.split()[:3]) for s, _ in writes} >= {"UPDATE alert SET", "INSERT INTO alert"}
+    assert any(s.startswith("UPDATE incident SET alert_count") for s, _ in writes)
+    if is_postgres(db.url):
+        assert waiting >= 2  # the alert rows' writes waited for the commit
+        assert all(piped for _, piped in writes)  # all sent together, one round trip
+    else:
+        assert waiting == 0 and not any(piped for _, piped in writes)  # SQLite: at once
+    with db.session() as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None and (incident.alert_count, incident.firing_count) == (2, 2)
+        fingerprints = session.scalars(select(Alert.fingerprint).order_by(Alert.id)).all()
+    assert fingerprints == ["f1", "f2"]
+
+
+def test_deferred_writes_go_after_the_flush_and_commit_with_it(db: Database) -> None:
+    incident_id = _incident(db)
+    with db.session(write=True) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        incident.title = "renamed"  # flushed by the unit of work, before the deferred write
+        lines = [line(incident_id, "note", "tester", T0, "deferred line")]
+        repository.insert_events(session, lines, at_commit=True)
+    with db.session() as session:
+        assert session.get(Incident, incident_id).title == "renamed"  # type: ignore[union-attr]
+        messages = session.scalars(select(IncidentEvent.message).where(IncidentEvent.kind == "note")).all()
+    assert messages == ["deferred line"]
+
+
+@pytest.mark.parametrize("failing", ["first", "last"])
+def test_a_failing_deferred_write_fails_the_commit_and_keeps_nothing(db: Database, failing: str) -> None:
+    if not is_postgres(db.url):
+        pytest.skip("SQLite runs them at once: the statement itself raises")
+    incident_id = _incident(db)
+    bad = update(Incident).where(Incident.id == incident_id).values(alert_count=text("1 / 0"))
+    good = update(Incident).where(Incident.id == incident_id).values(title="changed")
+    with pytest.raises(DBAPIError) as raised, db.session(write=True) as session:
+        session.get(Incident, incident_id).title = "renamed"  # type: ignore[union-attr]
+        for statement in [bad, good] if failing == "first" else [good, good, bad]:
+            deferred.write(session, statement, {})
+    assert "division by zero" in str(raised.value)
+    with db.session() as session:
+        assert session.get(Incident, incident_id).title != "renamed"  # type: ignore[union-attr]
+        assert session.get(Incident, incident_id).title != "changed"  # type: ignore[union-attr]
+
+
+def test_a_rollback_drops_the_deferred_writes(db: Database) -> None:
+    incident_id = _incident(db)
+    changed = update(Incident).where(Incident.id == incident_id).values(title="changed")
+    with db.session(write=True) as session:
+        deferred.write(session, changed, {})
+        session.rollback()
+        assert deferred.pending(session) == 0
+    with db.session() as session:
+        title = session.get(Incident, incident_id).title  # type: ignore[union-attr]
+    assert title != "changed"
