@@ -7,16 +7,18 @@ one pipeline (psycopg's pipeline mode): sent one after the other without waiting
 together, one round trip. SQLite has no round trips to save: there they run at once.
 
 Deferred writes run after the unit of work's own flush (the rows they refer to exist by then)
-and before COMMIT, in the same transaction. An error in any of them fails the commit, as it
-would have failed the statement, and the transaction rolls back.
+and before COMMIT, in the same transaction; the COMMIT itself joins their pipeline, so their
+answers and its come back together. An error in any of them fails the commit, as it would have
+failed the statement, and the transaction rolls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
@@ -24,6 +26,7 @@ from sqlalchemy.sql.expression import Executable
 from app.db import on_postgresql
 
 _KEY = "deferred_writes"  # session.info: the statements and their parameters, in order
+_OPEN = "deferred_pipeline"  # session.info: the pipeline left open for the COMMIT
 # Called at every commit before the deferred writes go out: a domain that keeps changes until
 # the commit (incidents.counters) defers its writes here.
 before_sending: list[Callable[[Session], None]] = []
@@ -43,8 +46,40 @@ def pending(session: Session) -> int:
     return len(session.info.get(_KEY, ()))
 
 
+@contextlib.contextmanager
+def pipeline(session: Session) -> Iterator[None]:
+    """PostgreSQL: statements run in the block are sent without waiting for their answers,
+    which all come at its end (one round trip; psycopg's BEGIN goes with the first). Nothing in
+    the block may read a result. Elsewhere, an ordinary block."""
+    if not on_postgresql(session):
+        yield
+        return
+    connection = session.connection()
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    try:
+        with dbapi.pipeline():
+            yield
+    except DBAPIError:
+        raise  # answered while the next was sent: SQLAlchemy has wrapped it already
+    except Exception as exc:  # answered at the block's end: wrap it as SQLAlchemy does
+        raise _wrapped(connection, dbapi, exc) from exc
+
+
+def _wrapped(connection: Connection, dbapi: Any, exc: Exception) -> Exception:
+    import psycopg  # loaded only on PostgreSQL, where it is loaded already
+
+    if not isinstance(exc, psycopg.Error):
+        return exc
+    lost = bool(dbapi.broken or dbapi.closed)
+    if lost:
+        connection.invalidate(exc)
+    return DBAPIError.instance("pipeline", None, exc, psycopg.Error, connection_invalidated=lost)
+
+
 def send(session: Session) -> None:
-    """Send the deferred writes now, in one round trip (called at the commit)."""
+    """Send the deferred writes now (called at the commit). In a transaction already begun, the
+    pipeline stays open for the COMMIT, whose answer comes with theirs: one round trip for all."""
     writes: list[tuple[Executable, Any]] | None = session.info.pop(_KEY, None)
     if not writes:
         return
@@ -52,23 +87,40 @@ def send(session: Session) -> None:
     connection = session.connection()
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
-    try:
-        with dbapi.pipeline():
-            for statement, params in writes:
-                connection.execute(statement, params)
-    except DBAPIError:
-        raise  # answered while the next was sent: SQLAlchemy has wrapped it already
-    except Exception as exc:  # answered at the pipeline's end: wrap it as SQLAlchemy does
-        import psycopg  # loaded only on PostgreSQL, where it is loaded already
+    import psycopg
 
-        if not isinstance(exc, psycopg.Error):
+    if dbapi.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        # Nothing sent yet (psycopg would queue BEGIN with them): the commit must see a begun
+        # transaction, so these are answered before it.
+        with pipeline(session):
+            _execute(connection, writes)
+        return
+    session.info[_OPEN] = opened = dbapi.pipeline()
+    opened.__enter__()
+    try:
+        _execute(connection, writes)  # an answer that fails now or at the COMMIT fails the commit
+    except BaseException:
+        _close(session, failed=True)  # before the rollback, which would see the pipeline aborted
+        raise
+
+
+def _execute(connection: Connection, writes: list[tuple[Executable, Any]]) -> None:
+    for statement, params in writes:
+        connection.execute(statement, params)
+
+
+def _close(session: Session, failed: bool) -> None:
+    """Leave the pipeline left open for the COMMIT: after it, or after the rollback (whose
+    ROLLBACK it sends)."""
+    opened = session.info.pop(_OPEN, None)
+    if opened is None:
+        return
+    try:
+        opened.__exit__(None, None, None)
+    except Exception:
+        if not failed:
             raise
-        lost = bool(dbapi.broken or dbapi.closed)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            "deferred writes", None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+        # The commit failed: the error was raised there already, the transaction is gone.
 
 
 @event.listens_for(Session, "before_commit")
@@ -78,6 +130,12 @@ def _before_commit(session: Session) -> None:
     send(session)
 
 
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    _close(session, failed=False)
+
+
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_KEY, None)  # never sent: the transaction they belonged to is gone
+    _close(session, failed=True)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -16,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from app import deferred
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import load_catalog
-from app.db import Database
+from app.db import Database, is_conflict
 from app.flows.intake import ingest
 from app.incidents import repository
+from app.incidents import service as incidents
 from app.incidents.service import line
 from app.models import Alert, Incident, IncidentEvent
 from tests.conftest import is_postgres
@@ -53,6 +55,13 @@ def firing(fingerprint: str = "f1") -> AlertIn:
         starts_at=T0,
         ends_at=None,
     )
+
+
+@pytest.fixture
+def pg(database_url: str) -> str:
+    if not is_postgres(database_url):
+        pytest.skip("PostgreSQL's pipeline")
+    return database_url
 
 
 def _incident(db: Database) -> int:
@@ -126,3 +135,62 @@ def test_a_rollback_drops_the_deferred_writes(db: Database) -> None:
     with db.session() as session:
         title = session.get(Incident, incident_id).title  # type: ignore[union-attr]
     assert title != "changed"
+
+
+def _pipeline_on(conn: Any) -> bool:
+    return bool(conn.connection.dbapi_connection.pgconn.pipeline_status)
+
+
+def test_the_commit_joins_the_pipeline_of_the_deferred_writes(db: Database, pg: str) -> None:
+    incident_id = _incident(db)
+    committed: list[bool] = []
+    event.listen(db.engine, "commit", lambda conn: committed.append(_pipeline_on(conn)))
+    changed = update(Incident).where(Incident.id == incident_id).values(title="changed")
+    with db.session(write=True) as session:
+        session.execute(select(Incident.id))  # the transaction has begun
+        deferred.write(session, changed, {})
+    with db.session(write=True) as session:
+        session.execute(select(Incident.id))  # nothing deferred: an ordinary COMMIT
+    assert committed == [True, False]
+    with db.session(write=True) as session:
+        deferred.write(session, changed.values(title="again"), {})  # nothing else sent before
+    with db.session() as session:
+        assert session.get(Incident, incident_id).title == "again"  # type: ignore[union-attr]
+        assert session.connection().connection.dbapi_connection.pgconn.pipeline_status == 0  # type: ignore[union-attr]
+
+
+def test_the_key_lock_goes_with_begin_in_one_round_trip(db: Database, pg: str) -> None:
+    locks: list[tuple[bool, Any]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            dbapi = conn.connection.dbapi_connection
+            locks.append((_pipeline_on(conn), dbapi.info.transaction_status))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    with db.session(write=True) as session:
+        incidents.lock_keys(session, ["a-key", "another"])
+    # Sent in a pipeline before the transaction began: psycopg's BEGIN went with it.
+    assert locks == [(True, psycopg.pq.TransactionStatus.IDLE)]
+
+
+@pytest.mark.parametrize("failing", ["first", "last"])
+def test_a_conflict_in_a_deferred_write_is_one_to_retry(db: Database, pg: str, failing: str) -> None:
+    incident_id = _incident(db)
+    with db.session(write=True) as session:
+        session.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION conflicted() RETURNS int LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'lost a race' USING ERRCODE = '40001'; END $$"
+            )
+        )
+    bad = update(Incident).where(Incident.id == incident_id).values(alert_count=text("conflicted()"))
+    good = update(Incident).where(Incident.id == incident_id).values(title="changed")
+    with pytest.raises(DBAPIError) as raised, db.session(write=True) as session:
+        session.execute(select(Incident.id))
+        for statement in [bad, good] if failing == "first" else [good, bad]:
+            deferred.write(session, statement, {})
+    assert is_conflict(raised.value), raised.value  # the writer retries it, as any conflict
+    with db.session(write=True) as session:  # the connection is fit for the next transaction
+        session.execute(text("DROP FUNCTION conflicted()"))
+        assert session.get(Incident, incident_id).title != "changed"  # type: ignore[union-attr]

@@ -61,13 +61,14 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         }
     )
     if ids:
-        session.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM "
-                "(SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY 1) AS ordered"
-            ),
-            {"ids": ids},
-        )
+        with deferred.pipeline(session):  # with psycopg's BEGIN: one round trip for both
+            session.execute(_LOCK, {"ids": ids})
+
+
+_LOCK = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM "
+    "(SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY 1) AS ordered"
+)
 
 
 def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
