@@ -54,11 +54,12 @@ def pipeline(session: Session) -> Iterator[None]:
     if not on_postgresql(session):
         yield
         return
+    session.flush()  # the unit of work's statements read results: never in the pipeline
     connection = session.connection()
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     try:
-        with dbapi.pipeline():
+        with session.no_autoflush, dbapi.pipeline():
             yield
     except DBAPIError:
         raise  # answered while the next was sent: SQLAlchemy has wrapped it already

@@ -194,3 +194,16 @@ def test_a_conflict_in_a_deferred_write_is_one_to_retry(db: Database, pg: str, f
     with db.session(write=True) as session:  # the connection is fit for the next transaction
         session.execute(text("DROP FUNCTION conflicted()"))
         assert session.get(Incident, incident_id).title != "changed"  # type: ignore[union-attr]
+
+
+def test_changes_pending_before_a_pipeline_are_flushed_first(db: Database, pg: str) -> None:
+    incident_id = _incident(db)
+    with db.session(write=True) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        incident.title = "pending"  # would autoflush inside the pipeline, where no result is read
+        incidents.lock_keys(session, [incident.key])
+        assert (
+            session.execute(select(Incident.title).where(Incident.id == incident_id)).scalar_one()
+            == "pending"
+        )
