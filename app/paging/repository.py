@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter
 
+from app.db import UTCDateTime
 from app.models import Escalation, Notification
 from app.vocabulary import CANCELLED, DELIVERED, PAGE, PENDING, SENDING, SEVERITY_RAISED, WAKING_KINDS
 
 LEASE = timedelta(seconds=60)  # how long a sender owns a page; longer than any send may take
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return or_(
         and_(Notification.status == PENDING, Notification.next_attempt_at <= now),
         # A sender that crashed mid-send: its lease ran out, someone else takes over.
@@ -51,23 +53,37 @@ def claim_due(
     session: Session, now: datetime, lease: timedelta, limit: int, adopt: bool = False
 ) -> list[tuple[int, str]]:
     """Claim a batch of due notifications (SKIP LOCKED: replicas take different rows); their
-    ids and kinds, the oldest first. `adopt`: rows being sent under another claim too."""
-    due = or_(_claimable(now), Notification.status == SENDING) if adopt else _claimable(now)
-    rows = session.execute(
-        select(Notification.id, Notification.kind)
+    ids and kinds, the oldest first. `adopt`: rows being sent under another claim too.
+
+    One statement, built once: the rows are chosen and claimed by the same UPDATE (a worker
+    sweeps after every commit that wrote pages, so this runs often)."""
+    statement = _ADOPT_DUE if adopt else _CLAIM_DUE
+    rows = session.execute(statement, {"now": now, "until": now + lease, "limit": limit}).all()
+    return [(r.id, r.kind) for r in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
+
+
+def _claim_due(adopt: bool) -> Update:
+    now = bindparam("now", type_=UTCDateTime)
+    due = _claimable(now)
+    if adopt:
+        due = or_(due, Notification.status == SENDING)
+    chosen = (
+        select(Notification.id)
         .where(due)
         .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
-    ).all()
-    if rows:
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_([r.id for r in rows]))
-            .values(status=SENDING, claimed_until=now + lease, attempts=Notification.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-    return [(r.id, r.kind) for r in rows]
+    )
+    return (
+        update(Notification)
+        .where(Notification.id.in_(chosen.scalar_subquery()))
+        .values(status=SENDING, claimed_until=bindparam("until"), attempts=Notification.attempts + 1)
+        .returning(Notification.id, Notification.kind, Notification.next_attempt_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_CLAIM_DUE, _ADOPT_DUE = _claim_due(False), _claim_due(True)
 
 
 def cancel_pending(session: Session, incident_id: int) -> list[str]:
