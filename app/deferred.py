@@ -7,9 +7,10 @@ one pipeline (psycopg's pipeline mode): sent one after the other without waiting
 together, one round trip. SQLite has no round trips to save: there they run at once.
 
 Deferred writes run after the unit of work's own flush (the rows they refer to exist by then)
-and before COMMIT, in the same transaction; the COMMIT itself joins their pipeline, so their
-answers and its come back together. An error in any of them fails the commit, as it would have
-failed the statement, and the transaction rolls back.
+and before COMMIT, in the same transaction; the COMMIT itself goes last in their pipeline, so
+their answers and its come back together (psycopg's `commit()` would add a round trip: it syncs,
+and leaving a pipeline syncs again). An error in any of them aborts the rest, the COMMIT too,
+fails the commit as it would have failed the statement, and the transaction rolls back.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy.sql.expression import Executable
 from app.db import on_postgresql
 
 _KEY = "deferred_writes"  # session.info: the statements and their parameters, in order
-_OPEN = "deferred_pipeline"  # session.info: the pipeline left open for the COMMIT
+_COMMITTED = "deferred_committed"  # session.info: the COMMIT went out with the deferred writes
 # Called at every commit before the deferred writes go out: a domain that keeps changes until
 # the commit (incidents.counters) defers its writes here.
 before_sending: list[Callable[[Session], None]] = []
@@ -79,49 +80,18 @@ def _wrapped(connection: Connection, dbapi: Any, exc: Exception) -> Exception:
 
 
 def send(session: Session) -> None:
-    """Send the deferred writes now (called at the commit). In a transaction already begun, the
-    pipeline stays open for the COMMIT, whose answer comes with theirs: one round trip for all."""
+    """Send the deferred writes now, with the COMMIT (called as the session commits): one round
+    trip for all, with psycopg's BEGIN too if nothing was sent before them. The driver's own
+    commit that follows finds the transaction ended and sends nothing."""
     writes: list[tuple[Executable, Any]] | None = session.info.pop(_KEY, None)
     if not writes:
         return
-    session.flush()  # what the unit of work holds goes first: deferred rows may refer to it
     connection = session.connection()
-    dbapi = connection.connection.dbapi_connection
-    assert dbapi is not None
-    import psycopg
-
-    if dbapi.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
-        # Nothing sent yet (psycopg would queue BEGIN with them): the commit must see a begun
-        # transaction, so these are answered before it.
-        with pipeline(session):
-            _execute(connection, writes)
-        return
-    session.info[_OPEN] = opened = dbapi.pipeline()
-    opened.__enter__()
-    try:
-        _execute(connection, writes)  # an answer that fails now or at the COMMIT fails the commit
-    except BaseException:
-        _close(session, failed=True)  # before the rollback, which would see the pipeline aborted
-        raise
-
-
-def _execute(connection: Connection, writes: list[tuple[Executable, Any]]) -> None:
-    for statement, params in writes:
-        connection.execute(statement, params)
-
-
-def _close(session: Session, failed: bool) -> None:
-    """Leave the pipeline left open for the COMMIT: after it, or after the rollback (whose
-    ROLLBACK it sends)."""
-    opened = session.info.pop(_OPEN, None)
-    if opened is None:
-        return
-    try:
-        opened.__exit__(None, None, None)
-    except Exception:
-        if not failed:
-            raise
-        # The commit failed: the error was raised there already, the transaction is gone.
+    with pipeline(session):  # flushes the unit of work first: deferred rows may refer to it
+        for statement, params in writes:
+            connection.execute(statement, params)
+        connection.exec_driver_sql("COMMIT")
+    session.info[_COMMITTED] = True
 
 
 @event.listens_for(Session, "before_commit")
@@ -131,12 +101,20 @@ def _before_commit(session: Session) -> None:
     send(session)
 
 
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_COMMITTED) and (session.new or session.dirty or session.deleted):
+        # A change made after the deferred writes went out with the COMMIT would be written
+        # outside the transaction it belongs to.
+        raise RuntimeError("a change after the deferred writes were committed (app.deferred)")
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    _close(session, failed=False)
+    session.info.pop(_COMMITTED, None)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_KEY, None)  # never sent: the transaction they belonged to is gone
-    _close(session, failed=True)
+    session.info.pop(_COMMITTED, None)

@@ -51,6 +51,8 @@ class Phase:
 
 def _kind(statement: str) -> str:
     words = statement.split()
+    if words[0] == "COMMIT":  # sent in the pipeline of the deferred writes
+        return "COMMIT"
     if words[0] in ("INSERT", "DELETE"):
         return f"{words[0]} {words[2]}"
     if words[0] == "UPDATE":
@@ -64,7 +66,6 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
     database = Database(url, pages_born_claimed=False)
     seen: list[str] = []
     piped: list[bool] = []  # whether each statement went in a pipeline (PostgreSQL)
-    commit_piped: list[bool] = []  # whether the COMMIT joined one
 
     def in_pipeline(conn: Any) -> bool:
         pgconn = getattr(conn.connection.dbapi_connection, "pgconn", None)
@@ -74,21 +75,16 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
         seen.append(statement)
         piped.append(in_pipeline(conn))
 
-    def committing(conn: Any) -> None:
-        commit_piped.append(in_pipeline(conn))
-
     size = -(-len(bodies) // phases)
     out = [Phase(f"bodies {i * size + 1:,}-{min(len(bodies), (i + 1) * size):,}") for i in range(phases)]
     now = datetime.now(UTC)
     event.listen(Engine, "before_cursor_execute", record)
-    event.listen(Engine, "commit", committing)
     try:
         for start in range(0, len(bodies), batch):
             requests = bodies[start : start + batch]
             phase = out[start // size]
             seen.clear()
             piped.clear()
-            commit_piped.clear()
             wall, cpu = time.perf_counter(), time.thread_time()
             with database.session(write=True, intake=True) as session:
                 ingest(session, catalog, requests, now + timedelta(milliseconds=start), PUBLIC_URL)
@@ -97,21 +93,21 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
             phase.requests += len(requests)
             phase.batches += 1
             # psycopg sends BEGIN and COMMIT itself; SQLite's BEGIN IMMEDIATE is seen, its COMMIT not.
-            fixed = 1 if db_name == "sqlite" else 2
+            committed = any(s.strip().upper() == "COMMIT" for s in seen)
+            fixed = 1 if db_name == "sqlite" else (1 if committed else 2)
             phase.statements += len(seen) + fixed
             # A run of pipelined statements is answered at once: one round trip. psycopg's BEGIN
-            # joins a pipeline that opens the transaction, the COMMIT one it finds open.
+            # joins a pipeline that opens the transaction; a COMMIT sent in one is no trip more.
             runs = sum(1 for i, p in enumerate(piped) if not p or i == 0 or not piped[i - 1])
             if db_name == "sqlite":
                 phase.round_trips += runs + 1
             else:
                 begin = 0 if piped and piped[0] else 1
-                commit = 0 if commit_piped and commit_piped[0] else 1
+                commit = 0 if any(s.strip().upper() == "COMMIT" for s in seen) else 1
                 phase.round_trips += runs + begin + commit
             phase.kinds.update(_kind(" ".join(s.split())) for s in seen)
     finally:
         event.remove(Engine, "before_cursor_execute", record)
-        event.remove(Engine, "commit", committing)
         database.dispose()
     print(f"\n{db_name}: {len(bodies):,} bodies in batches of {batch}")
     print(

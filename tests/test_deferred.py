@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from app import deferred
 from app.alerts.schemas import AlertIn
@@ -141,22 +142,53 @@ def _pipeline_on(conn: Any) -> bool:
     return bool(conn.connection.dbapi_connection.pgconn.pipeline_status)
 
 
-def test_the_commit_joins_the_pipeline_of_the_deferred_writes(db: Database, pg: str) -> None:
+def test_the_commit_goes_last_in_the_pipeline_of_the_deferred_writes(db: Database, pg: str) -> None:
     incident_id = _incident(db)
-    committed: list[bool] = []
-    event.listen(db.engine, "commit", lambda conn: committed.append(_pipeline_on(conn)))
+    sent: list[tuple[str, bool]] = []
+    at_commit: list[Any] = []  # the transaction's state when SQLAlchemy commits
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append((statement.split()[0], _pipeline_on(conn)))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    event.listen(
+        db.engine,
+        "commit",
+        lambda conn: at_commit.append(conn.connection.dbapi_connection.info.transaction_status),
+    )
     changed = update(Incident).where(Incident.id == incident_id).values(title="changed")
     with db.session(write=True) as session:
         session.execute(select(Incident.id))  # the transaction has begun
         deferred.write(session, changed, {})
+    assert sent == [("SELECT", False), ("UPDATE", True), ("COMMIT", True)]
+    # Ended by the COMMIT of the pipeline: the driver's commit has nothing left to send.
+    assert at_commit == [psycopg.pq.TransactionStatus.IDLE]
+    sent.clear()
     with db.session(write=True) as session:
-        session.execute(select(Incident.id))  # nothing deferred: an ordinary COMMIT
-    assert committed == [True, False]
-    with db.session(write=True) as session:
-        deferred.write(session, changed.values(title="again"), {})  # nothing else sent before
+        deferred.write(session, changed.values(title="again"), {})  # nothing sent before: BEGIN joins
+    assert sent == [("UPDATE", True), ("COMMIT", True)]
     with db.session() as session:
         assert session.get(Incident, incident_id).title == "again"  # type: ignore[union-attr]
-        assert session.connection().connection.dbapi_connection.pgconn.pipeline_status == 0  # type: ignore[union-attr]
+
+
+def test_a_change_after_the_commit_went_out_is_refused(db: Database, pg: str) -> None:
+    incident_id = _incident(db)
+    changed = update(Incident).where(Incident.id == incident_id).values(title="changed")
+
+    def late_change(session: Any) -> None:
+        session.get(Incident, incident_id).title = "too late"
+
+    event.listen(Session, "before_commit", late_change)  # runs after the deferred writes' hook
+    try:
+        with (
+            pytest.raises(RuntimeError, match="after the deferred writes"),
+            db.session(write=True) as session,
+        ):
+            deferred.write(session, changed, {})
+    finally:
+        event.remove(Session, "before_commit", late_change)
+    with db.session() as session:
+        assert session.get(Incident, incident_id).title == "changed"  # type: ignore[union-attr]
 
 
 def test_the_key_lock_goes_with_begin_in_one_round_trip(db: Database, pg: str) -> None:
