@@ -480,18 +480,22 @@ def fresh_database(kind: str, directory: Path, prefix: str) -> Iterator[str]:
 
 def drop_other_connections(database_url: str) -> int:
     """PostgreSQL: terminate every server connection to this database but the one asking (as a
-    server restart or a proxy would); how many there were."""
+    server restart or a proxy would), and wait until they are gone (a terminated backend exits,
+    and says goodbye on its socket, a moment after it is told to); how many there were."""
     from sqlalchemy import create_engine, text
 
     from app.db import normalize_url
 
+    others = (
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
     engine = create_engine(normalize_url(database_url))
-    with engine.begin() as conn:
-        dropped = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalar_one()
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        dropped = conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {others}")).scalar_one()
+        deadline = time.monotonic() + 10
+        while conn.execute(text(f"SELECT count(*) {others}")).scalar_one() and time.monotonic() < deadline:
+            time.sleep(0.01)
     engine.dispose()
     return int(dropped)
