@@ -209,8 +209,9 @@ class Database:
             event.listen(reader, "before_flush", _refuse_flush)
             event.listen(reader, "do_orm_execute", _refuse_writes)
         self._write = sessionmaker(self.writer, expire_on_commit=False, info=info)
-        # The intake writer's transactions skip the ping (a round trip) before each one: it
-        # retries a batch whose connection turns out to be lost (see `is_lost_connection`).
+        # The intake writer's connections are never pinged for having sat idle (only when their
+        # socket shows the server closed them): it retries a batch whose connection turns out to
+        # be lost (see `is_lost_connection`).
         self.intake_engine = self.writer if self.is_sqlite else build_engine(url, ping=False)
         self._intake = sessionmaker(self.intake_engine, expire_on_commit=False, info=info)
         # SQLite has one writer at a time. Threads of this process queue on a lock and are woken
@@ -223,7 +224,7 @@ class Database:
         self, *, write: bool = False, intake: bool = False, streaming: bool = False
     ) -> Iterator[Session]:
         """One unit of work: commits when the block succeeds, rolls back when it raises.
-        `intake`: a write of the intake writer, on connections that are not pinged first.
+        `intake`: a write of the intake writer, on connections not pinged for being idle.
         `streaming`: a read that streams rows in batches (`yield_per`), in a transaction."""
         if not write:
             with (self._read_streaming if streaming else self._read)() as session, session.begin():
@@ -333,10 +334,14 @@ def json_insert(table: Table, names: Sequence[str], returning: bool = True) -> T
     )
 
 
-def json_rows(rows: Sequence[dict[str, Any]]) -> str:
+def json_rows(rows: Sequence[dict[str, Any]], names: Sequence[str] | None = None) -> str:
     """The `rows` parameter of a `json_recordset` or `json_insert`: datetimes in UTC, as RFC 3339
     (a naive one counts as UTC, never as the database session's zone). Converted first, as
-    UTCDateTime does: PostgreSQL refuses an offset beyond 15:59 that an RFC 3339 time may carry."""
+    UTCDateTime does: PostgreSQL refuses an offset beyond 15:59 that an RFC 3339 time may carry.
+    `names`: only these keys of each row, every one required (a missing key raises KeyError,
+    where the JSON array would have turned it into a silent NULL)."""
+    if names is not None:
+        rows = [{name: row[name] for name in names} for row in rows]
     utc: dict[datetime, str] = {}  # a batch repeats its few times across many rows
 
     def as_utc(value: Any) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
@@ -33,10 +33,10 @@ _COMMITTED = "deferred_committed"  # session.info: the COMMIT went out with the 
 before_sending: list[Callable[[Session], None]] = []
 
 
-def write(session: Session, statement: Executable, params: Any) -> None:
+def write(session: Session, statement: Executable, params: Any, *, at_commit: bool = True) -> None:
     """Run `statement` with `params` (a dict, or a list of them) at the commit on PostgreSQL;
-    at once on SQLite. Its result is never read."""
-    if not on_postgresql(session):
+    at once on SQLite, or when not `at_commit`. Its result is never read."""
+    if not at_commit or not on_postgresql(session):
         session.connection().execute(statement, params)
         return
     session.info.setdefault(_KEY, []).append((statement, params))
@@ -65,14 +65,18 @@ def pipeline(session: Session) -> Iterator[None]:
     except DBAPIError:
         raise  # answered while the next was sent: SQLAlchemy has wrapped it already
     except Exception as exc:  # answered at the block's end: wrap it as SQLAlchemy does
-        raise _wrapped(connection, dbapi, exc) from exc
+        wrapped = _wrapped(connection, dbapi, exc)
+        if wrapped is None:
+            raise
+        raise wrapped from exc
 
 
-def _wrapped(connection: Connection, dbapi: Any, exc: Exception) -> Exception:
+def _wrapped(connection: Connection, dbapi: Any, exc: Exception) -> StatementError | None:
+    """The driver's error as SQLAlchemy raises it (None for any other error)."""
     import psycopg  # loaded only on PostgreSQL, where it is loaded already
 
     if not isinstance(exc, psycopg.Error):
-        return exc
+        return None
     lost = bool(dbapi.broken or dbapi.closed)
     if lost:
         connection.invalidate(exc)

@@ -103,7 +103,7 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
                 phase.round_trips += runs + 1
             else:
                 begin = 0 if piped and piped[0] else 1
-                commit = 0 if any(s.strip().upper() == "COMMIT" for s in seen) else 1
+                commit = 0 if committed else 1
                 phase.round_trips += runs + begin + commit
             phase.kinds.update(_kind(" ".join(s.split())) for s in seen)
     finally:

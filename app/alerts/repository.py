@@ -87,7 +87,8 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if on_postgresql(session):
-        return sorted(session.connection().execute(_INSERT_PG, {"rows": _inserted(rows)}).scalars())
+        values = json_rows(rows, INSERTED)
+        return sorted(session.connection().execute(_INSERT_PG, {"rows": values}).scalars())
     statement = insert(TABLE).returning(TABLE.c.id, sort_by_parameter_order=True)
     return list(session.connection().execute(statement, list(rows)).scalars())
 
@@ -96,13 +97,9 @@ def insert_many_at_commit(session: Session, rows: Sequence[dict[str, Any]]) -> N
     """Insert rows whose ids nobody reads, with the commit's deferred writes (`app.deferred`)."""
     if rows:
         if on_postgresql(session):
-            deferred.write(session, _INSERT_PG_QUIET, {"rows": _inserted(rows)})
+            deferred.write(session, _INSERT_PG_QUIET, {"rows": json_rows(rows, INSERTED)})
         else:
             deferred.write(session, insert(TABLE), list(rows))
-
-
-def _inserted(rows: Sequence[dict[str, Any]]) -> str:
-    return json_rows([{name: row[name] for name in INSERTED} for row in rows])
 
 
 # The columns of a new row (all but its id).
@@ -137,10 +134,8 @@ def _write_back(
         return
     if not on_postgresql(session):
         execute_many(session, statement, changes)  # SQLite's executemany is a loop in C
-    elif at_commit:
-        deferred.write(session, on_pg, {"rows": json_rows(changes)})
     else:
-        session.connection().execute(on_pg, {"rows": json_rows(changes)})
+        deferred.write(session, on_pg, {"rows": json_rows(changes)}, at_commit=at_commit)
 
 
 def update_many(session: Session, changes: Sequence[dict[str, Any]], at_commit: bool = False) -> None:
@@ -162,7 +157,4 @@ def seen_again(
     if ids:
         statement = _REPEATS_PG if on_postgresql(session) else _REPEATS
         params = {"ids": list(ids), "times": times, "now": now}
-        if at_commit:
-            deferred.write(session, statement, params)
-        else:
-            session.connection().execute(statement, params)
+        deferred.write(session, statement, params, at_commit=at_commit)

@@ -436,7 +436,7 @@ def insert_events(session: Session, lines: Sequence[dict[str, Any]], at_commit: 
     if not at_commit:
         session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
     elif on_postgresql(session):  # one statement, and no RETURNING (which a deferred write lacks)
-        deferred.write(session, _EVENTS_PG, {"rows": json_rows([{n: x[n] for n in _EVENT} for x in lines])})
+        deferred.write(session, _EVENTS_PG, {"rows": json_rows(lines, _EVENT)})
     else:
         deferred.write(session, insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
 
