@@ -94,6 +94,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: st
 
 
 @pytest.fixture
+def pg(database_url: str) -> str:
+    """`database_url`, for a test of PostgreSQL alone: skipped on SQLite."""
+    if not is_postgres(database_url):
+        pytest.skip("PostgreSQL only")
+    return database_url
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The service's database object on `database_url`, disposed of afterwards."""
     database = Database(database_url)

@@ -499,3 +499,20 @@ def drop_other_connections(database_url: str) -> int:
             time.sleep(0.01)
     engine.dispose()
     return int(dropped)
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL of every statement any engine runs meanwhile, its whitespace collapsed."""
+    from sqlalchemy import Engine, event
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)

@@ -15,15 +15,7 @@ from sqlalchemy.orm import Session
 from app import connections
 from app.db import Database, ReadOnlySession
 from app.models import Incident
-from tests.conftest import is_postgres
 from tests.support import drop_other_connections
-
-
-@pytest.fixture
-def pg(database_url: str) -> str:
-    if not is_postgres(database_url):
-        pytest.skip("PostgreSQL's pooled connections")
-    return database_url
 
 
 def _backend(engine: Engine) -> int:

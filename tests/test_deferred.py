@@ -58,13 +58,6 @@ def firing(fingerprint: str = "f1") -> AlertIn:
     )
 
 
-@pytest.fixture
-def pg(database_url: str) -> str:
-    if not is_postgres(database_url):
-        pytest.skip("PostgreSQL's pipeline")
-    return database_url
-
-
 def _incident(db: Database) -> int:
     alert = firing()
     with db.session(write=True) as session:

@@ -4,12 +4,9 @@ same whatever the batch's size (the server parses and plans it once per connecti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 
 from app.alerts import repository
 from app.db import Database
@@ -17,21 +14,7 @@ from app.incidents import repository as incidents
 from app.models import Alert
 from tests.alerts.rows import T0, alert_row
 from tests.conftest import is_postgres
-
-
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    """The SQL text of every statement any engine runs meanwhile."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
+from tests.support import statements
 
 
 def test_newest_row_of_each_fingerprint(database_url: str) -> None:
@@ -85,7 +68,7 @@ def test_a_batch_statement_has_one_text_whatever_its_size(database_url: str) -> 
     with db.session(write=True) as session:
         ids = repository.insert_many(session, [alert_row(f"{n:016x}") for n in range(300)])
     fingerprints = [f"{n:016x}" for n in range(300)]
-    with _statements() as seen, db.session(write=True) as session:
+    with statements() as seen, db.session(write=True) as session:
         for size in (1, 7, 300):
             repository.latest_by_fingerprint(session, set(fingerprints[:size]))
             repository.seen_again(session, ids[:size], 1, T0)

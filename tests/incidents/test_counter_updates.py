@@ -4,13 +4,10 @@ What one change moves in the protocol reads the incident's harm and moments once
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import Catalog, load_catalog
@@ -18,7 +15,7 @@ from app.db import Database
 from app.flows.intake import ingest
 from app.incidents import counters
 from app.models import Incident
-from tests.support import ROOT
+from tests.support import ROOT, statements
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 MODELS = ("fraud-scorer", "churn-model", "credit-scorer")  # three keys, in this order of id
@@ -41,20 +38,6 @@ def alert(model: str, series: str, status: str = "firing", starts: datetime = T0
         starts_at=starts,
         ends_at=starts if status == "resolved" else None,
     )
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
 
 
 def ingest_at(db: Database, catalog: Catalog, now: datetime, *requests: list[AlertIn]) -> None:

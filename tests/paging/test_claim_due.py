@@ -5,13 +5,10 @@ claimers at once take different rows (SKIP LOCKED)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import delete, select
 
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import load_catalog
@@ -22,7 +19,7 @@ from app.paging import repository
 from app.paging.repository import LEASE
 from app.vocabulary import DELIVERED, PENDING, SENDING
 from tests.conftest import is_postgres
-from tests.support import ROOT
+from tests.support import ROOT, statements
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -67,20 +64,6 @@ def _pages(db: Database, incident_id: int, *rows: tuple[str, timedelta, timedelt
         return [n.id for n in made]
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement.split()[0])
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
 def test_the_oldest_due_pages_are_claimed_first_and_no_more_than_asked(db: Database) -> None:
     incident_id = _incident(db)
     late, early, later, future = _pages(
@@ -95,7 +78,9 @@ def test_the_oldest_due_pages_are_claimed_first_and_no_more_than_asked(db: Datab
         claimed = repository.claim_due(session, T0, LEASE, limit=2)
     assert [i for i, _ in claimed] == [early, late]
     assert [kind for _, kind in claimed] == ["page", "page"]
-    assert [s for s in seen if s in ("SELECT", "UPDATE")] == ["UPDATE"]  # chosen and claimed at once
+    assert [s.split()[0] for s in seen if s.startswith(("SELECT", "UPDATE"))] == [
+        "UPDATE"
+    ]  # chosen and claimed at once
     with db.session() as session:
         rows = {n.id: n for n in session.scalars(select(Notification))}
     assert {i: (rows[i].status, rows[i].attempts) for i in (early, late)} == {
