@@ -11,23 +11,29 @@ and before COMMIT, in the same transaction; the COMMIT itself goes last in their
 their answers and its come back together (psycopg's `commit()` would add a round trip: it syncs,
 and leaving a pipeline syncs again). An error in any of them aborts the rest, the COMMIT too,
 fails the commit as it would have failed the statement, and the transaction rolls back.
+
+A read can travel in a pipeline too (`read`): SQLAlchemy would wait for a SELECT's answer as soon
+as it is sent, so the statement goes to the driver directly and its rows are taken once the
+pipeline has ended. Intake sends its batch's key lock and its alert rows' read so, with BEGIN:
+one round trip where there were two.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import Executable, Select
 
 from app.db import on_postgresql
 
 _KEY = "deferred_writes"  # session.info: the statements and their parameters, in order
 _COMMITTED = "deferred_committed"  # session.info: the COMMIT went out with the deferred writes
+_PIPELINE = "deferred_pipeline"  # session.info: a pipeline is open
 # Called at every commit before the deferred writes go out: a domain that keeps changes until
 # the commit (incidents.counters) defers its writes here.
 before_sending: list[Callable[[Session], None]] = []
@@ -51,14 +57,16 @@ def pending(session: Session) -> int:
 def pipeline(session: Session) -> Iterator[None]:
     """PostgreSQL: statements run in the block are sent without waiting for their answers,
     which all come at its end (one round trip; psycopg's BEGIN goes with the first). Nothing in
-    the block may read a result. Elsewhere, an ordinary block."""
-    if not on_postgresql(session):
+    the block may read a result, but a `read` gives its rows after the block. A block inside
+    another is part of it. Elsewhere, an ordinary block."""
+    if not on_postgresql(session) or session.info.get(_PIPELINE):
         yield
         return
     session.flush()  # the unit of work's statements read results: never in the pipeline
     connection = session.connection()
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
+    session.info[_PIPELINE] = True
     try:
         with session.no_autoflush, dbapi.pipeline():
             yield
@@ -69,6 +77,73 @@ def pipeline(session: Session) -> Iterator[None]:
         if wrapped is None:
             raise
         raise wrapped from exc
+    finally:
+        session.info.pop(_PIPELINE, None)
+
+
+class Read:
+    """A SELECT sent in a pipeline (or run at once where there is none): its rows, as tuples
+    of the statement's columns with their types' processing, once the pipeline has ended."""
+
+    def __init__(
+        self,
+        rows: list[tuple[Any, ...]] | None = None,
+        cursor: Any = None,
+        processors: Sequence[Callable[[Any], Any] | None] = (),
+    ) -> None:
+        self._rows, self._cursor, self._processors = rows, cursor, processors
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            fetched = self._cursor.fetchall()  # answered when the pipeline ended
+            self._cursor.close()
+            if any(self._processors):
+                fetched = [
+                    tuple(v if p is None else p(v) for p, v in zip(self._processors, r, strict=True))
+                    for r in fetched
+                ]
+            self._rows = fetched
+        return self._rows
+
+
+def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Read:
+    """Run `statement`; inside a `pipeline` on PostgreSQL, send it there, so that it travels in
+    the pipeline's round trip (SQLAlchemy would wait for its answer at once)."""
+    if not session.info.get(_PIPELINE):
+        return Read([tuple(r) for r in session.execute(statement, params)])
+    connection = session.connection()
+    compiled = _COMPILED.get(id(statement))
+    if compiled is None or compiled.statement is not statement:
+        compiled = _COMPILED[id(statement)] = _Compiled(connection, statement)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    parameters = compiled.parameters(params)
+    # Seen by the engine's listeners as any statement is (statement logs, counters).
+    connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
+    cursor.execute(compiled.sql, parameters)
+    return Read(cursor=cursor, processors=compiled.results)
+
+
+class _Compiled:
+    """A statement as the driver takes it: its SQL, its parameters' processing and its
+    columns' result processing, worked out once (statements read this way are constants)."""
+
+    def __init__(self, connection: Connection, statement: Select[Any]) -> None:
+        dialect = connection.dialect
+        self.statement = statement
+        self._compiled = statement.compile(dialect=dialect)
+        self.sql = self._compiled.string
+        self._binds = {name: bind.type.bind_processor(dialect) for name, bind in self._compiled.binds.items()}
+        self.results = [c.type.result_processor(dialect, None) for c in statement.selected_columns]
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        values = dict(self._compiled.construct_params(params))
+        for name, process in self._binds.items():
+            if process is not None:
+                values[name] = process(values[name])
+        return values
+
+
+_COMPILED: dict[int, _Compiled] = {}
 
 
 def _wrapped(connection: Connection, dbapi: Any, exc: Exception) -> StatementError | None:

@@ -7,8 +7,9 @@ them, on SQLite and PostgreSQL.
 
 The statement counts are exact and the same on every run of the same code. So are the round
 trips: on PostgreSQL each statement is one, which under load waits for the interpreter's lock,
-but the writes sent together at the commit (`app.deferred`, a pipeline) are one for all. The
-times vary with the machine: compare them within one run.
+but the statements of one pipeline (`app.deferred`: the key lock with the alert rows' read, the
+writes sent at the commit) are one for all. The times vary with the machine: compare them within
+one run.
 """
 
 from __future__ import annotations
@@ -65,15 +66,13 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
     catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
     database = Database(url, pages_born_claimed=False)
     seen: list[str] = []
-    piped: list[bool] = []  # whether each statement went in a pipeline (PostgreSQL)
-
-    def in_pipeline(conn: Any) -> bool:
-        pgconn = getattr(conn.connection.dbapi_connection, "pgconn", None)
-        return bool(pgconn is not None and pgconn.pipeline_status)
+    # The pipeline each statement went in (PostgreSQL), None outside one: held, so that no two
+    # pipelines of a batch share an id.
+    piped: list[object | None] = []
 
     def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
-        piped.append(in_pipeline(conn))
+        piped.append(getattr(conn.connection.dbapi_connection, "_pipeline", None))
 
     size = -(-len(bodies) // phases)
     out = [Phase(f"bodies {i * size + 1:,}-{min(len(bodies), (i + 1) * size):,}") for i in range(phases)]
@@ -98,11 +97,11 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
             phase.statements += len(seen) + fixed
             # A run of pipelined statements is answered at once: one round trip. psycopg's BEGIN
             # joins a pipeline that opens the transaction; a COMMIT sent in one is no trip more.
-            runs = sum(1 for i, p in enumerate(piped) if not p or i == 0 or not piped[i - 1])
+            runs = sum(1 for i, p in enumerate(piped) if p is None or i == 0 or piped[i - 1] is not p)
             if db_name == "sqlite":
                 phase.round_trips += runs + 1
             else:
-                begin = 0 if piped and piped[0] else 1
+                begin = 0 if piped and piped[0] is not None else 1
                 commit = 0 if committed else 1
                 phase.round_trips += runs + begin + commit
             phase.kinds.update(_kind(" ".join(s.split())) for s in seen)

@@ -66,12 +66,13 @@ _REPEATS = _repeats(TABLE.c.id.in_(bindparam("ids", expanding=True)))
 _REPEATS_PG = _repeats(TABLE.c.id == any_(any_of("ids", Integer)))
 
 
-def latest_by_fingerprint(session: Session, fingerprints: set[str]) -> list[Row[Any]]:
-    """The newest stored row of each fingerprint (the LEAN columns)."""
+def latest_by_fingerprint(session: Session, fingerprints: set[str]) -> deferred.Read:
+    """The newest stored row of each fingerprint (the LEAN columns); inside a pipeline on
+    PostgreSQL, sent there (see `deferred.read`)."""
     if not fingerprints:
-        return []
+        return deferred.Read([])
     statement = _NEWEST_PG if on_postgresql(session) else _NEWEST
-    return list(session.execute(statement, {"fingerprints": list(fingerprints)}))
+    return deferred.read(session, statement, {"fingerprints": list(fingerprints)})
 
 
 def in_incident(session: Session, incident_id: int, fingerprint: str) -> Row[Any] | None:

@@ -6,7 +6,7 @@ memory, and writes them with one INSERT and one UPDATE when it flushes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -62,11 +62,17 @@ class AlertRows:
         self._by_pair[(row.incident_id, row.fingerprint)] = row
         return row
 
-    def load(self, fingerprints: set[str]) -> None:
-        """Read the newest stored row of each fingerprint."""
-        for r in repository.latest_by_fingerprint(self.session, fingerprints):
-            row = _stored(r)
-            self.latest[row.fingerprint] = self._keep(row)
+    def load(self, fingerprints: set[str]) -> Callable[[], None]:
+        """Read the newest stored row of each fingerprint. Inside a `deferred.pipeline` the read
+        is sent there: call what this returns once the pipeline has ended."""
+        found = repository.latest_by_fingerprint(self.session, fingerprints)
+
+        def keep() -> None:
+            for r in found.rows():
+                row = _stored(r)
+                self.latest[row.fingerprint] = self._keep(row)
+
+        return keep
 
     def in_incident(self, incident_id: int, fingerprint: str) -> StoredAlert | None:
         """The row of this fingerprint inside one incident, if it has one."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import deferred
 from app.alerts import metrics as alert_metrics
 from app.alerts.schemas import AlertIn
 from app.alerts.service import AlertRows, StoredAlert
@@ -106,8 +107,10 @@ class _Batch:
     def load(self, items: Sequence[tuple[AlertIn, Classification]]) -> None:
         """Lock the batch's keys, read its alert rows, and the incidents it may change: none
         for a repeat of a firing alert (the most common notification of all)."""
-        incidents.lock_keys(self.session, sorted({c.key for _, c in items}))
-        self.rows.load({a.fingerprint for a, _ in items})
+        with deferred.pipeline(self.session):  # PostgreSQL: BEGIN, the lock and the read, one trip
+            incidents.lock_keys(self.session, sorted({c.key for _, c in items}))
+            loaded = self.rows.load({a.fingerprint for a, _ in items})
+        loaded()
         keys, ids = set(), set()
         for alert, c in items:
             row = self.alerts.get(alert.fingerprint)

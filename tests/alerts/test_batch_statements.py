@@ -5,6 +5,7 @@ same whatever the batch's size (the server parses and plans it once per connecti
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -29,14 +30,20 @@ def test_newest_row_of_each_fingerprint(database_url: str) -> None:
     with db.session() as session:
         everything = session.execute(select(Alert.fingerprint, Alert.id)).all()
         expected = {fp: max(i for f, i in everything if f == fp) for fp in fingerprints}
-        found = repository.latest_by_fingerprint(session, {*fingerprints, "unknown-fingerprint"})
-        one = repository.latest_by_fingerprint(session, {fingerprints[0]})
-        none = repository.latest_by_fingerprint(session, set())
-    assert {r.fingerprint: r.id for r in found} == expected
-    assert [r.id for r in one] == [newest[0]]
-    assert [r.receive_count for r in one] == [3]
-    assert one[0].annotations == {"summary": f"{fingerprints[0]} x3"}
-    assert one[0].starts_at == T0 and one[0].starts_at.tzinfo is not None
+        names = [c.name for c in repository.LEAN]
+
+        def latest(wanted: set[str]) -> list[dict[str, Any]]:
+            rows = repository.latest_by_fingerprint(session, wanted).rows()
+            return [dict(zip(names, r, strict=True)) for r in rows]
+
+        found = latest({*fingerprints, "unknown-fingerprint"})
+        one = latest({fingerprints[0]})
+        none = latest(set())
+    assert {r["fingerprint"]: r["id"] for r in found} == expected
+    assert [r["id"] for r in one] == [newest[0]]
+    assert [r["receive_count"] for r in one] == [3]
+    assert one[0]["annotations"] == {"summary": f"{fingerprints[0]} x3"}
+    assert one[0]["starts_at"] == T0 and one[0]["starts_at"].tzinfo is not None
     assert none == []
     db.dispose()
 
