@@ -36,7 +36,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    ORMExecuteState,
+    Session,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import BindParameter, ClauseElement, TableValuedAlias, TextClause
 from sqlalchemy.types import TypeDecorator
@@ -400,7 +407,17 @@ def insert_tracked(session: Session, model: type[T], values: dict[str, Any]) -> 
     assert isinstance(table, Table)
     with session.no_autoflush:
         new_id = session.connection().execute(insert(table).returning(table.c.id), values).scalar_one()
-    row = model(id=new_id, **values)
-    make_transient_to_detached(row)  # it is in the database: track it without a SELECT
+    return track(session, model, {"id": new_id, **values})
+
+
+def track(session: Session, model: type[T], values: dict[str, Any]) -> T:
+    """A row written or read outside the ORM (its attributes' values, the id among them), tracked
+    as loaded without a SELECT; the session's own object, as a query gives it, if it holds one.
+    Attributes not given are read when first used."""
+    held: T | None = session.identity_map.get(identity_key(model, values["id"]))
+    if held is not None:
+        return held
+    row = model(**values)
+    make_transient_to_detached(row)  # it is in the database: track it as it is there
     session.add(row)
     return row

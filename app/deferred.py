@@ -81,6 +81,11 @@ def pipeline(session: Session) -> Iterator[None]:
         session.info.pop(_PIPELINE, None)
 
 
+def in_pipeline(session: Session) -> bool:
+    """Whether statements run now go in a pipeline (PostgreSQL, inside `pipeline`)."""
+    return bool(session.info.get(_PIPELINE))
+
+
 class Read:
     """A SELECT sent in a pipeline (or run at once where there is none): its rows, as tuples
     of the statement's columns with their types' processing, once the pipeline has ended."""
@@ -109,7 +114,7 @@ class Read:
 def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Read:
     """Run `statement`; inside a `pipeline` on PostgreSQL, send it there, so that it travels in
     the pipeline's round trip (SQLAlchemy would wait for its answer at once)."""
-    if not session.info.get(_PIPELINE):
+    if not in_pipeline(session):
         return Read([tuple(r) for r in session.execute(statement, params)])
     connection = session.connection()
     compiled = _COMPILED.get(id(statement))

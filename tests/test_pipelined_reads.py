@@ -21,8 +21,9 @@ from app.alerts.schemas import AlertIn
 from app.catalog.loader import load_catalog
 from app.db import Database
 from app.flows.intake import ingest
+from app.incidents import repository as incidents_repo
 from app.incidents import service as incidents
-from app.models import Incident
+from app.models import Alert, Incident
 from tests.support import ROOT
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_intake_locks_its_keys_and_reads_its_rows_in_one_round_trip(db: Database
     assert first is not None and seen[0][2] == psycopg.pq.TransactionStatus.IDLE
     assert "pg_advisory_xact_lock" in seen[0][0] and "FROM alert" in seen[1][0]
     assert seen[1][1] is first
-    # A repeat needs nothing else read: the batch is two round trips, this one and the commit's.
+    # A repeat needs nothing more: the batch is two round trips, this one and the commit's.
     pipelines = {id(p) for _, p, _ in seen if p is not None}
     assert len(pipelines) == 2 and all(p is not None for _, p, _ in seen)
 
@@ -121,3 +122,45 @@ def test_a_failing_read_fails_the_block_and_keeps_nothing(db: Database, pg: str)
     with db.session() as session:  # rolled back, and the pool's connection is fit for more
         assert session.scalars(select(Incident.title)).one() != "changed"
         assert session.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_intake_reads_the_incidents_of_its_keys_in_the_same_round_trip(db: Database, pg: str) -> None:
+    _store(db, alert("f1"))
+    catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
+    with sent() as seen, db.session(write=True) as session:
+        ingest(session, catalog, [[alert("f2")]], T0, "http://bridge.test")  # a new series
+    first = seen[0][1]
+    reads = [s for s, p, _ in seen if p is first]
+    assert len(reads) == 3 and "FROM incident" in reads[2]  # the lock, the alert rows, the incidents
+    assert not [s for s, p, _ in seen if p is None]  # nothing read on its own
+    with db.session() as session:  # the new series joined the open incident
+        incident = session.scalars(select(Incident)).one()
+        assert incident.alert_count == 2
+        fingerprints = session.scalars(select(Alert.fingerprint).where(Alert.incident_id == incident.id))
+        assert sorted(fingerprints) == ["f1", "f2"]
+
+
+def test_an_incident_read_ahead_is_the_one_a_query_gives(db: Database, pg: str) -> None:
+    _store(db, alert("f1", {"summary": "s"}))
+    with db.session() as session:
+        stored = session.scalars(select(Incident)).one()
+        expected = {a: getattr(stored, a) for a in incidents_repo._AHEAD_NAMES}
+        labels = stored.labels
+    with db.session(write=True) as session:
+        with deferred.pipeline(session):
+            take = incidents_repo.latest_by_key_ahead(session, [stored.key, "no-such-key"])
+        assert take is not None
+        found = take([stored.key, "no-such-key"])
+        assert list(found) == [stored.key]
+        incident = found[stored.key]
+        assert {a: getattr(incident, a) for a in incidents_repo._AHEAD_NAMES} == expected
+        assert incident.labels == labels  # not read ahead: read when first used
+        assert session.get(Incident, stored.id) is incident  # tracked, as a query would
+        assert not session.dirty  # as loaded: nothing to write back
+        again = take([stored.key])[stored.key]
+        assert again is incident  # the session's own object when it holds one
+
+
+def test_without_a_pipeline_nothing_is_read_ahead(db: Database) -> None:
+    with db.session(write=True) as session:
+        assert incidents_repo.latest_by_key_ahead(session, ["a-key"]) is None

@@ -9,7 +9,7 @@ handful of queries, then applies each alert in arrival order. Each step belongs 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -102,14 +102,22 @@ class _Batch:
         self.by_key: dict[str, Incident] = {}
         self.by_id: dict[int, Incident] = {}
         self.keys_read: set[str] = set()  # keys whose newest incident has been read
+        # PostgreSQL: the newest incident of each of these keys, read with the batch's lock.
+        self.ahead: Callable[[Iterable[str]], dict[str, Incident]] | None = None
+        self.ahead_keys: set[str] = set()
         self.pages: list[Notification] = []
 
     def load(self, items: Sequence[tuple[AlertIn, Classification]]) -> None:
         """Lock the batch's keys, read its alert rows, and the incidents it may change: none
         for a repeat of a firing alert (the most common notification of all)."""
-        with deferred.pipeline(self.session):  # PostgreSQL: BEGIN, the lock and the read, one trip
-            incidents.lock_keys(self.session, sorted({c.key for _, c in items}))
+        every = sorted({c.key for _, c in items})
+        # PostgreSQL: BEGIN, the lock and the reads in one round trip; the keys' incidents are
+        # read before knowing which are needed (none for a batch of repeats).
+        with deferred.pipeline(self.session):
+            incidents.lock_keys(self.session, every)
             loaded = self.rows.load({a.fingerprint for a, _ in items})
+            self.ahead = incidents.latest_by_key_ahead(self.session, every)
+        self.ahead_keys = set(every)
         loaded()
         keys, ids = set(), set()
         for alert, c in items:
@@ -125,7 +133,12 @@ class _Batch:
     def _load_keys(self, keys: set[str]) -> None:
         wanted = keys - self.keys_read
         if wanted:
-            for incident in incidents.latest_by_key(self.session, sorted(wanted)).values():
+            found = (
+                incidents.latest_by_key(self.session, sorted(wanted))
+                if self.ahead is None or not wanted <= self.ahead_keys
+                else self.ahead(wanted)
+            )
+            for incident in found.values():
                 self.by_key.setdefault(incident.key, incident)
                 self.by_id.setdefault(incident.id, incident)
             self.keys_read |= wanted

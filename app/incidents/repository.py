@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
 from app import deferred
-from app.db import UTCDateTime, any_of, insert_tracked, json_insert, json_rows, on_postgresql
+from app.db import UTCDateTime, any_of, insert_tracked, json_insert, json_rows, on_postgresql, track
 from app.incidents import counters
 from app.models import (
     Alert,
@@ -85,6 +85,39 @@ _NEWEST_BY_KEY = _newest_by_key(Incident.key.in_(bindparam("keys", expanding=Tru
 _NEWEST_BY_KEY_PG = _newest_by_key(Incident.key == any_(any_of("keys")))
 _BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
+
+
+# The same rows as plain columns, for a read that travels in a pipeline (`latest_by_key_ahead`).
+_AHEAD = [
+    c
+    for c in Incident.__table__.c
+    if c.name not in ("labels", "runbook")  # as _newest_by_key
+]
+_AHEAD_NAMES = [Incident.__mapper__.get_property_by_column(c).key for c in _AHEAD]
+_NEWEST_ROWS_PG = select(*_AHEAD).where(
+    Incident.id.in_(
+        select(func.max(Incident.id)).where(Incident.key == any_(any_of("keys"))).group_by(Incident.key)
+    )
+)
+
+
+def latest_by_key_ahead(
+    session: Session, keys: Sequence[str]
+) -> Callable[[Iterable[str]], dict[str, Incident]] | None:
+    """Inside a pipeline on PostgreSQL: send the read of each key's newest incident there, before
+    knowing which of them the batch needs. What this returns gives those asked for, tracked as
+    loaded; it is good for as long as the keys' lock is held. None elsewhere: use
+    `latest_by_key`."""
+    if not keys or not deferred.in_pipeline(session):
+        return None
+    found = deferred.read(session, _NEWEST_ROWS_PG, {"keys": list(keys)})
+
+    def take(wanted: Iterable[str]) -> dict[str, Incident]:
+        asked = set(wanted)
+        rows = (dict(zip(_AHEAD_NAMES, r, strict=True)) for r in found.rows())
+        return {v["key"]: track(session, Incident, v) for v in rows if v["key"] in asked}
+
+    return take
 
 
 def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:

@@ -38,6 +38,7 @@ SYSTEM_ACTOR = "incident-bridge"
 # Reads other layers need, served by the repository as they are.
 lock_keys = repository.lock_keys
 latest_by_key = repository.latest_by_key
+latest_by_key_ahead = repository.latest_by_key_ahead
 by_ids = repository.by_ids
 find = repository.get  # None when there is no such incident
 get_for_update = repository.get_for_update
