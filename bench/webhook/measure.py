@@ -11,7 +11,7 @@ from . import loadgen, wrk
 from .common import progress
 from .loadgen import LoadResult
 from .payloads import SIZES, Payloads
-from .sampling import CpuSample, cpu_percent
+from .sampling import CpuSample, cpu_percent, settle
 from .servers import Server, scrape
 
 PACED_MAX_CONNECTIONS = 512  # open loop: connections are opened as needed, up to this
@@ -171,6 +171,37 @@ def sweep(
                 None,
             )
             rows.append(measure(plan, subject, run, scenario, size, connections, reference=reference))
+    return rows
+
+
+def interleaved(
+    plan: Plan, subjects: list[Subject], run: int, scenario: str, sizes: tuple[int, ...] = SIZES
+) -> dict[str, list[Row]]:
+    """The sweep of several servers cell by cell: each body size and connection count is run on
+    every subject back to back, so that the machine's drift over the minutes of a sweep falls on
+    all of them alike, and their ratios compare the same moments. The first subject that is not
+    a bridge (the parse-only app) is the reference of the others' rows."""
+    rows: dict[str, list[Row]] = {s.name: [] for s in subjects}
+    reference_of = next((s for s in subjects if not s.is_bridge), None)
+    for size in sizes:
+        for connections in plan.levels:
+            reference = None
+            for subject in subjects:
+                # What the server before left running (pages of the incidents its load opened)
+                # must not fall into the next one's run.
+                settle()
+                row = measure(
+                    plan,
+                    subject,
+                    run,
+                    scenario,
+                    size,
+                    connections,
+                    reference=None if subject is reference_of else reference,
+                )
+                if subject is reference_of:
+                    reference = row
+                rows[subject.name].append(row)
     return rows
 
 

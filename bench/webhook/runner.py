@@ -1,7 +1,8 @@
-"""Runs the selected scenarios N times. Within a run: the parse-only app (its sweep first when
-peak is selected; it stays up, idle, as the reference of the other scenarios), then for each
-database the shared server (idle-memory, peak, paced, page-latency), big-body, storm and
-history, each on a fresh database. The filled databases of history are written once, up front."""
+"""Runs the selected scenarios N times. Within a run: the parse-only app (it stays up, idle, as
+the reference of the other scenarios); the shared servers, one per database (idle-memory, then
+the peak sweep cell by cell over the parse-only app and every database, then paced and
+page-latency on each); then for each database big-body, storm and history, each on a fresh
+database. The filled databases of history are written once, up front."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from . import databases
 from .accounting import account
 from .common import progress
-from .measure import Plan, Subject, sweep
+from .measure import Plan, Subject, interleaved
 from .report import Results
 from .scenarios import SHARED_SERVER, big_body, history, idle_memory, paced, page_latency, peak, storm
-from .servers import start_bridge, start_parse_only
+from .servers import Bridge, start_bridge, start_parse_only
 
 NEEDS_PARSE_ONLY = ("peak", "paced", "big-body", "storm")
 
@@ -39,8 +40,8 @@ def run_all(plan: Plan, selected: tuple[str, ...], dbs: tuple[str, ...]) -> Resu
                 server = start_parse_only(plan.tmp, plan.servers)
                 parse_only = Subject("parse-only", server, is_bridge=False)
             try:
-                if parse_only is not None and "peak" in selected:
-                    results.parse_only[run] = sweep(plan, parse_only, run, "peak")
+                if any(name in selected for name in SHARED_SERVER):
+                    _shared_servers(plan, results, run, dbs, parse_only)
                 for db in dbs:
                     _one_database(plan, results, run, db, parse_only, templates.get(db))
             finally:
@@ -76,9 +77,6 @@ def _one_database(
 ) -> None:
     selected = results.selected
 
-    def shared() -> None:
-        _shared_server(plan, results, run, db, parse_only)
-
     def big() -> None:
         results.add("big-body", db, big_body.run_big_body(plan, run, db, parse_only))
 
@@ -92,9 +90,6 @@ def _one_database(
         reference = results.parse_only.get(run, [])
         results.add("history", db, history.run_history(plan, run, db, template, empty, reference))
 
-    names = [name for name in SHARED_SERVER if name in selected]
-    if names:
-        _guarded(results, "+".join(names), db, run, shared)
     if "big-body" in selected:
         _guarded(results, "big-body", db, run, big)
     if "storm" in selected:
@@ -103,28 +98,74 @@ def _one_database(
         _guarded(results, "history", db, run, past)
 
 
-def _shared_server(plan: Plan, results: Results, run: int, db: str, parse_only: Subject | None) -> None:
+def _shared_servers(
+    plan: Plan, results: Results, run: int, dbs: tuple[str, ...], parse_only: Subject | None
+) -> None:
+    """The servers of the first scenarios, one per database, up together: the peak sweep goes
+    cell by cell over the parse-only app and all of them (`measure.interleaved`)."""
     selected = results.selected
-    with databases.fresh(db, plan.tmp, plan.admin_url) as url:
-        bridge = start_bridge(db, url, plan.tmp, plan.servers, plan.paging, "shared")
-        try:
-            subject = Subject(
-                bridge.server.name, bridge.server, is_bridge=True, with_postgres=db == "postgresql"
-            )
-            if "idle-memory" in selected:
-                reference = parse_only.server if parse_only else None
-                results.add("idle-memory", db, idle_memory.measure(bridge, reference, run))
-            peak_run = None
-            if "peak" in selected:
-                peak_run = peak.measure_peak(plan, subject, run, results.parse_only.get(run, []))
-                results.add("peak", db, peak_run)
-            elif "paced" in selected or ("page-latency" in selected and bridge.sink_url):
-                peak_run = peak.estimate(plan, subject, run)
-            if "paced" in selected and peak_run is not None:
-                results.add("paced", db, paced.measure_paced(plan, subject, parse_only, peak_run, run))
-            if "page-latency" in selected and bridge.sink_url and peak_run is not None:
-                phases = page_latency.measure_latency(plan, subject, db, bridge.sink_url, peak_run, run)
-                results.add("page-latency", db, phases)
+    with contextlib.ExitStack() as everything:
+        servers: dict[str, tuple[Bridge, Subject, contextlib.ExitStack]] = {}
+        for db in dbs:
+
+            def start(db: str = db) -> None:
+                own = everything.enter_context(contextlib.ExitStack())
+                url = own.enter_context(databases.fresh(db, plan.tmp, plan.admin_url))
+                bridge = start_bridge(db, url, plan.tmp, plan.servers, plan.paging, "shared")
+                own.callback(bridge.stop)
+                subject = Subject(
+                    bridge.server.name, bridge.server, is_bridge=True, with_postgres=db == "postgresql"
+                )
+                servers[db] = (bridge, subject, own)
+
+            _guarded(results, "start", db, run, start)
+        if "idle-memory" in selected:
+            reference = parse_only.server if parse_only else None
+            for db, (bridge, _, _) in servers.items():
+
+                def idle(db: str = db, bridge: Bridge = bridge) -> None:
+                    results.add("idle-memory", db, idle_memory.measure(bridge, reference, run))
+
+                _guarded(results, "idle-memory", db, run, idle)
+        peaks: dict[str, peak.PeakRun] = {}
+        if "peak" in selected and servers:
+
+            def sweep_all() -> None:
+                bridges = [subject for _, subject, _ in servers.values()]
+                rows = interleaved(plan, ([parse_only] if parse_only else []) + bridges, run, "peak")
+                if parse_only is not None:
+                    results.parse_only[run] = rows[parse_only.name]
+                for db, (_, subject, _) in servers.items():
+                    peaks[db] = peak.PeakRun(rows[subject.name], results.parse_only.get(run, []))
+                    results.add("peak", db, peaks[db])
+
+            _guarded(results, "peak", "+".join(servers), run, sweep_all)
+        for db, (bridge, subject, own) in servers.items():
+
+            def rest(db: str = db, bridge: Bridge = bridge, subject: Subject = subject) -> None:
+                _paced_and_latency(plan, results, run, db, bridge, subject, parse_only, peaks.get(db))
+
+            _guarded(results, "paced+page-latency", db, run, rest)
             results.account(db, account(f"run {run}, shared server", subject))
-        finally:
-            bridge.stop()
+            own.close()  # stopped before the next database's paced load
+
+
+def _paced_and_latency(
+    plan: Plan,
+    results: Results,
+    run: int,
+    db: str,
+    bridge: Bridge,
+    subject: Subject,
+    parse_only: Subject | None,
+    peak_run: peak.PeakRun | None,
+) -> None:
+    selected = results.selected
+    wanted = "paced" in selected or ("page-latency" in selected and bridge.sink_url)
+    if peak_run is None and wanted:
+        peak_run = peak.estimate(plan, subject, run)
+    if "paced" in selected and peak_run is not None:
+        results.add("paced", db, paced.measure_paced(plan, subject, parse_only, peak_run, run))
+    if "page-latency" in selected and bridge.sink_url and peak_run is not None:
+        phases = page_latency.measure_latency(plan, subject, db, bridge.sink_url, peak_run, run)
+        results.add("page-latency", db, phases)

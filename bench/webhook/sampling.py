@@ -70,6 +70,19 @@ def host_busy() -> float:
     return (sum(values) - values[3] - values[4]) / TICK  # everything but idle and iowait
 
 
+def settle(quiet_share: float = 0.25, window: float = 0.5, limit: float = 15.0) -> float:
+    """Wait until the machine is quiet: less than `quiet_share` of one core busy over `window`
+    seconds, or `limit` seconds have passed. Returns the seconds waited."""
+    started = time.monotonic()
+    while True:
+        before, at = host_busy(), time.monotonic()
+        time.sleep(window)
+        busy = (host_busy() - before) / (time.monotonic() - at)
+        waited = time.monotonic() - started
+        if busy < quiet_share or waited >= limit:
+            return waited
+
+
 @dataclass
 class CpuSample:
     wall: float

@@ -1,5 +1,7 @@
 """Peak: closed-loop runs at every connection count, 1- and 10-alert bodies, next to the
-parse-only app measured the same way in the same run. The best connection count of each body
+parse-only app measured the same way in the same run, cell by cell: each body size and
+connection count runs on the parse-only app, then on each database's server, back to back
+(`measure.interleaved`). The best connection count of each body
 size is the peak; the 1-connection run gives the latency of one connection alone.
 
 Targets: SQLite's peak >= 0.35x parse-only (1-alert) and >= 0.20x (10-alert); PostgreSQL's >=
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..common import ratio
-from ..measure import Plan, Row, Subject, best, measure, sweep
+from ..measure import Plan, Row, Subject, best, measure
 from ..payloads import SIZES
 from ..report import Results, Section, per_run, times, versus, worst
 from ..targets import POSTGRESQL_VS_SQLITE, SINGLE_CONNECTION_P50_MS, SQLITE_PEAK_RATIO, Check
@@ -40,10 +42,6 @@ class PeakRun:
 
     def single(self, size: int) -> Row | None:
         return next((r for r in self.rows if r.alerts_per_body == size and r.load == "1"), None)
-
-
-def measure_peak(plan: Plan, subject: Subject, run: int, reference: list[Row]) -> PeakRun:
-    return PeakRun(sweep(plan, subject, run, "peak", references=reference), reference)
 
 
 def estimate(plan: Plan, subject: Subject, run: int) -> PeakRun:
