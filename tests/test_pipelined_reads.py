@@ -19,7 +19,7 @@ from app import deferred
 from app.alerts import repository as alert_rows
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import load_catalog
-from app.db import Database
+from app.db import Database, track
 from app.flows.intake import ingest
 from app.incidents import repository as incidents_repo
 from app.incidents import service as incidents
@@ -164,3 +164,8 @@ def test_an_incident_read_ahead_is_the_one_a_query_gives(db: Database, pg: str) 
 def test_without_a_pipeline_nothing_is_read_ahead(db: Database) -> None:
     with db.session(write=True) as session:
         assert incidents_repo.latest_by_key_ahead(session, ["a-key"]) is None
+
+
+def test_tracking_a_row_refuses_what_the_model_does_not_have(db: Database) -> None:
+    with db.session(write=True) as session, pytest.raises(TypeError, match="no_such_column"):
+        track(session, Incident, {"id": 1, "no_such_column": 1})
