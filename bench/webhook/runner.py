@@ -15,6 +15,7 @@ from .accounting import account
 from .common import progress
 from .measure import Plan, Subject, interleaved
 from .report import Results
+from .sampling import settle
 from .scenarios import SHARED_SERVER, big_body, history, idle_memory, paced, page_latency, peak, storm
 from .servers import Bridge, start_bridge, start_parse_only
 
@@ -161,6 +162,7 @@ def _paced_and_latency(
     peak_run: peak.PeakRun | None,
 ) -> None:
     selected = results.selected
+    settle()  # the other servers' pages of the peak sweep must not fall into this load
     wanted = "paced" in selected or ("page-latency" in selected and bridge.sink_url)
     if peak_run is None and wanted:
         peak_run = peak.estimate(plan, subject, run)
