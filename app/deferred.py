@@ -14,8 +14,8 @@ fails the commit as it would have failed the statement, and the transaction roll
 
 A read can travel in a pipeline too (`read`): SQLAlchemy would wait for a SELECT's answer as soon
 as it is sent, so the statement goes to the driver directly and its rows are taken once the
-pipeline has ended. Intake sends its batch's key lock and its alert rows' read so, with BEGIN:
-one round trip where there were two.
+pipeline has ended. Intake sends its batch's key lock, its alert rows' read and its keys'
+incidents' read so, with BEGIN: one round trip where there were three.
 """
 
 from __future__ import annotations

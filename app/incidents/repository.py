@@ -71,13 +71,15 @@ _LOCK = text(
 )
 
 
+def _newest_ids(keys: ColumnElement[bool]) -> ColumnElement[bool]:
+    return Incident.id.in_(select(func.max(Incident.id)).where(keys).group_by(Incident.key))
+
+
+_UNREAD = ("labels", "runbook")  # JSON columns intake never reads of existing incidents
+
+
 def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
-    # The intake path never reads these JSON columns of existing incidents: skip decoding them.
-    return (
-        select(Incident)
-        .where(Incident.id.in_(select(func.max(Incident.id)).where(keys).group_by(Incident.key)))
-        .options(defer(Incident.labels), defer(Incident.runbook))
-    )
+    return select(Incident).where(_newest_ids(keys)).options(*(defer(getattr(Incident, c)) for c in _UNREAD))
 
 
 # PostgreSQL takes a list as one array parameter: one statement text, planned once per connection.
@@ -88,17 +90,9 @@ _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 
 # The same rows as plain columns, for a read that travels in a pipeline (`latest_by_key_ahead`).
-_AHEAD = [
-    c
-    for c in Incident.__table__.c
-    if c.name not in ("labels", "runbook")  # as _newest_by_key
-]
+_AHEAD = [c for c in Incident.__table__.c if c.name not in _UNREAD]
 _AHEAD_NAMES = [Incident.__mapper__.get_property_by_column(c).key for c in _AHEAD]
-_NEWEST_ROWS_PG = select(*_AHEAD).where(
-    Incident.id.in_(
-        select(func.max(Incident.id)).where(Incident.key == any_(any_of("keys"))).group_by(Incident.key)
-    )
-)
+_NEWEST_ROWS_PG = select(*_AHEAD).where(_newest_ids(Incident.key == any_(any_of("keys"))))
 
 
 def latest_by_key_ahead(
