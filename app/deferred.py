@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable, Select
 
-from app.db import on_postgresql
+from app.db import Base, on_postgresql, track
 
 _KEY = "deferred_writes"  # session.info: the statements and their parameters, in order
 _COMMITTED = "deferred_committed"  # session.info: the COMMIT went out with the deferred writes
 _PIPELINE = "deferred_pipeline"  # session.info: a pipeline is open
+T = TypeVar("T", bound=Base)
 # Called at every commit before the deferred writes go out: a domain that keeps changes until
 # the commit (incidents.counters) defers its writes here.
 before_sending: list[Callable[[Session], None]] = []
@@ -126,6 +127,39 @@ def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Re
     connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
     cursor.execute(compiled.sql, parameters)
     return Read(cursor=cursor, processors=compiled.results)
+
+
+def columns(model: type[Any]) -> list[Any]:
+    """The columns of `model`'s table, for a statement `read_rows` sends."""
+    return list(model.__table__.c)
+
+
+def read_rows(
+    session: Session, model: type[T], statement: Select[Any], params: dict[str, Any]
+) -> Callable[[], list[T]]:
+    """`read` for whole rows of `model` (`statement` selects `columns(model)`): what this returns
+    gives them once the pipeline has ended, tracked by the session as a query's rows are (the
+    session's own object where it holds one). Outside a pipeline the unit of work is flushed
+    first, as a query would autoflush it."""
+    if not in_pipeline(session) and session.autoflush:
+        session.flush()
+    found = read(session, statement, params)
+    names = _names(model, statement)
+    return lambda: [track(session, model, dict(zip(names, r, strict=True))) for r in found.rows()]
+
+
+def _names(model: type[Any], statement: Select[Any]) -> list[str]:
+    held = _NAMES.get(id(statement))
+    if held is None or held[0] is not statement:
+        mapper = model.__mapper__
+        held = _NAMES[id(statement)] = (
+            statement,
+            [mapper.get_property_by_column(c).key for c in statement.selected_columns],
+        )
+    return held[1]
+
+
+_NAMES: dict[int, tuple[Select[Any], list[str]]] = {}
 
 
 class _Compiled:

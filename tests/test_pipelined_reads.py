@@ -5,9 +5,10 @@ batch's key lock and its alert rows' read together, with BEGIN: one round trip."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -19,11 +20,14 @@ from app import deferred
 from app.alerts import repository as alert_rows
 from app.alerts.schemas import AlertIn
 from app.catalog.loader import load_catalog
+from app.communications import facts
+from app.communications import repository as communications_repo
 from app.db import Database, track
 from app.flows.intake import ingest
+from app.incidents import harm
 from app.incidents import repository as incidents_repo
 from app.incidents import service as incidents
-from app.models import Alert, Incident
+from app.models import Alert, Incident, IncidentMoment
 from tests.support import ROOT
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -169,3 +173,41 @@ def test_without_a_pipeline_nothing_is_read_ahead(db: Database) -> None:
 def test_tracking_a_row_refuses_what_the_model_does_not_have(db: Database) -> None:
     with db.session(write=True) as session, pytest.raises(TypeError, match="no_such_column"):
         track(session, Incident, {"id": 1, "no_such_column": 1})
+
+
+def resolved(fingerprint: str) -> AlertIn:
+    return dataclasses.replace(alert(fingerprint), status="resolved", ends_at=T0 + timedelta(minutes=5))
+
+
+def test_intake_reads_a_changed_incident_s_protocol_in_one_round_trip(db: Database, pg: str) -> None:
+    _store(db, alert("f1"))
+    catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
+    assert catalog.communications.policies  # the protocol follows the resolution
+    with sent() as seen, db.session(write=True) as session:
+        ingest(session, catalog, [[resolved("f1")]], T0 + timedelta(minutes=5), "http://bridge.test")
+    harm_read = next(p for s, p, _ in seen if "FROM harm_assessment" in s)
+    assert harm_read is not None
+    together = [s for s, p, _ in seen if p is harm_read]
+    assert together[0].startswith("INSERT INTO incident_event")  # the lines before them, what follows reads
+    for table in ("incident_moment", "communication", "obligation"):
+        assert sum(f"FROM {table} " in s for s in together) == 1, table
+    with db.session() as session:
+        assert session.scalars(select(Incident.status)).one() == "resolved"
+
+
+def test_an_incident_s_protocol_read_together_is_what_queries_give(db: Database) -> None:
+    _store(db, alert("f1"))
+    catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
+    with db.session(write=True) as session:
+        incident = session.scalars(select(Incident)).one()
+        # Not flushed yet: read all the same, as a query would autoflush it.
+        session.add(IncidentMoment(incident_id=incident.id, name="significant", at=T0, by="carol"))
+        current = facts.current(session, catalog, incident)
+        assert current.facts.moments == {"significant": T0}
+        notices = communications_repo.communications(session, incident.id)
+        assert notices, "the protocol opened notices with the incident"
+        assert len(current.communications) == len(notices)
+        assert all(a is b for a, b in zip(current.communications, notices, strict=True))
+        assert current.obligations == communications_repo.obligations(session, incident.id)
+        assert current.harm == harm.current(session, incident.id)
+        assert not session.dirty  # tracked as loaded: nothing to write back

@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import deferred
 from app.catalog.loader import Catalog
 from app.communications import repository
 from app.incidents import harm as harm_of
 from app.incidents import obligations
 from app.incidents import service as incidents
 from app.incidents.schemas import HarmRead
-from app.models import Communication, Incident
+from app.models import Communication, Incident, Obligation
 from app.protocol.config import Audience
 from app.protocol.plan import Facts
 
@@ -34,16 +35,8 @@ class Known:
     paged: frozenset[str] = frozenset()  # the people its first page went to
 
 
-def moments_of(session: Session, incident_id: int) -> dict[str, datetime]:
-    return {m.name: m.at for m in repository.moments(session, incident_id)}
-
-
 def plan_facts(
-    session: Session,
-    catalog: Catalog,
-    incident: Incident,
-    harm: HarmRead | None,
-    known: Known | None = None,
+    catalog: Catalog, incident: Incident, harm: HarmRead | None, moments: dict[str, datetime]
 ) -> Facts:
     """What the plan and the organisation's regimes look at, given the incident's harm."""
     model = catalog.oncall.models.get(incident.model or "")
@@ -63,22 +56,36 @@ def plan_facts(
         personal_data_breach=bool(harm and harm.personal_data_breach),
         risk_tier=model.risk_tier if model else "minimal",
         anchors=anchors,
-        moments={} if known is not None else moments_of(session, incident.id),
+        moments=moments,
     )
 
 
 @dataclass(frozen=True)
 class Current:
-    """The incident's harm assessment and plan facts as they stand, read once for both the
-    notices and the reports that one change moves (neither changes them)."""
+    """What one change to the incident moves its notices and reports from, read once for both:
+    its harm assessment and plan facts (neither sync changes them), its notices (none read when
+    no policy is set: nothing looks at them then) and its reports."""
 
     harm: HarmRead | None
     facts: Facts
+    communications: list[Communication]
+    obligations: list[Obligation]
 
 
 def current(session: Session, catalog: Catalog, incident: Incident, known: Known | None = None) -> Current:
-    harm = known.harm if known is not None else harm_of.current(session, incident.id)
-    return Current(harm, plan_facts(session, catalog, incident, harm, known))
+    """On PostgreSQL the reads go out together: one round trip (with whatever else the caller's
+    pipeline holds)."""
+    if known is not None:  # a new incident: nothing stored to read back
+        return Current(known.harm, plan_facts(catalog, incident, known.harm, {}), [], [])
+    with deferred.pipeline(session):
+        harm = harm_of.current_ahead(session, incident.id)
+        moments = repository.moments_ahead(session, incident.id)
+        policies = catalog.communications.policies
+        notices = repository.communications_ahead(session, incident.id) if policies else None
+        stored = repository.obligations_ahead(session, incident.id)
+    assessed = harm()
+    facts = plan_facts(catalog, incident, assessed, moments())
+    return Current(assessed, facts, notices() if notices is not None else [], stored())
 
 
 def model_facts(catalog: Catalog, incident: Incident) -> obligations.ModelFacts:

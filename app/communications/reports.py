@@ -51,8 +51,7 @@ def sync(
     longer apply (`not_applicable`, kept; a report already made stays as it is). `current`: the
     harm and facts, when the caller has read them already."""
     current = current or facts_of.current(session, catalog, incident, known)
-    harm, facts = current.harm, current.facts
-    stored = [] if known is not None else repository.obligations(session, incident.id)
+    harm, facts, stored = current.harm, current.facts, current.obligations
     rows = {(r.regime, r.stage): r for r in stored}
     reported = {key: at for key, r in rows.items() if (at := _first_report(r)) is not None}
     wanted = obligations.all_obligations(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter
 
+from app import deferred
 from app.db import insert_tracked
 from app.models import Communication, IncidentMoment, Obligation
 from app.vocabulary import EU_AI_ACT_ART73, OPEN, UNSENT_STATUSES
@@ -21,6 +24,43 @@ def communications(session: Session, incident_id: int) -> list[Communication]:
             .order_by(Communication.due_at, Communication.id)
         )
     )
+
+
+# The reads of an incident's protocol state, sent together (`deferred.pipeline`) by facts.current.
+_BY_INCIDENT: BindParameter[int] = bindparam("incident_id")
+_COMMUNICATION_ROWS = (
+    select(*deferred.columns(Communication))
+    .where(Communication.__table__.c.incident_id == _BY_INCIDENT)
+    .order_by(Communication.__table__.c.due_at, Communication.__table__.c.id)
+)
+_OBLIGATION_ROWS = (
+    select(*deferred.columns(Obligation))
+    .where(Obligation.__table__.c.incident_id == _BY_INCIDENT)
+    .order_by(Obligation.__table__.c.id)
+)
+_MOMENTS = (
+    select(IncidentMoment.__table__.c.name, IncidentMoment.__table__.c.at)
+    .where(IncidentMoment.__table__.c.incident_id == _BY_INCIDENT)
+    .order_by(IncidentMoment.__table__.c.at)
+)
+
+
+def communications_ahead(session: Session, incident_id: int) -> Callable[[], list[Communication]]:
+    """`communications`, sent in the pipeline open (if any); its rows once it has ended."""
+    return deferred.read_rows(session, Communication, _COMMUNICATION_ROWS, {"incident_id": incident_id})
+
+
+def obligations_ahead(session: Session, incident_id: int) -> Callable[[], list[Obligation]]:
+    """`obligations`, sent in the pipeline open (if any); its rows once it has ended."""
+    return deferred.read_rows(session, Obligation, _OBLIGATION_ROWS, {"incident_id": incident_id})
+
+
+def moments_ahead(session: Session, incident_id: int) -> Callable[[], dict[str, datetime]]:
+    """The incident's recorded moments by name, sent in the pipeline open (if any)."""
+    if session.autoflush and not deferred.in_pipeline(session):
+        session.flush()  # as a query would: a moment recorded in this transaction counts
+    found = deferred.read(session, _MOMENTS, {"incident_id": incident_id})
+    return lambda: {name: at for name, at in found.rows()}
 
 
 def insert_communication(session: Session, row: Communication) -> Communication:

@@ -188,9 +188,9 @@ def sync(
     config = ctx.catalog.communications
     if not config.policies:
         return []
-    facts = (current or facts_of.current(session, ctx.catalog, incident, known)).facts
-    tasks = {t.key: t for t in required(config, facts)}
-    rows = [] if known is not None else repository.communications(session, incident.id)
+    current = current or facts_of.current(session, ctx.catalog, incident, known)
+    tasks = {t.key: t for t in required(config, current.facts)}
+    rows = current.communications
     latest = _latest(rows)
     for row in rows:
         base = row.key.removesuffix(HOLDING_SUFFIX)

@@ -41,13 +41,19 @@ log = logging.getLogger(__name__)
 
 
 def follow(
-    session: Session, ctx: Context, incident: Incident, now: datetime, known: Known | None = None
+    session: Session,
+    ctx: Context,
+    incident: Incident,
+    now: datetime,
+    known: Known | None = None,
+    current: facts_of.Current | None = None,
 ) -> list[Notification]:
     """Keep the incident's notices and reports in step with its facts; pages to send after commit.
 
-    `known`: the incident opened in this transaction, so nothing about it is read back."""
+    `known`: the incident opened in this transaction, so nothing about it is read back.
+    `current`: what `facts_of.current` gives, when the caller has read it."""
     comms = ctx.catalog.communications
-    current = facts_of.current(session, ctx.catalog, incident, known)  # read once for both
+    current = current or facts_of.current(session, ctx.catalog, incident, known)  # once for both
     pages = notices.sync(session, ctx, incident, now, known, current) if comms.policies else []
     reports.sync(session, ctx.catalog, incident, now, known, current)
     return pages

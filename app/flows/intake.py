@@ -21,6 +21,7 @@ from app.alerts import metrics as alert_metrics
 from app.alerts.schemas import AlertIn
 from app.alerts.service import AlertRows, StoredAlert
 from app.catalog.loader import Catalog
+from app.communications import facts
 from app.communications.facts import Known
 from app.communications.service import Context
 from app.flows import reviews
@@ -168,8 +169,12 @@ class _Batch:
     def _follow(self, incident: Incident) -> None:
         """The notices and reports the incident's new facts ask for (nothing when none are set up)."""
         if self.follows or incident.id in self.assessed:
-            timeline.write(self.session)  # what follows may read the timeline
-            self.pages += follow(self.session, self.protocol, incident, self.now)
+            # What follows may read the timeline: its lines go first, in the round trip of the
+            # reads of the incident's facts, notices and reports (PostgreSQL).
+            with deferred.pipeline(self.session):
+                timeline.write(self.session)
+                current = facts.current(self.session, self.catalog, incident)
+            self.pages += follow(self.session, self.protocol, incident, self.now, current=current)
 
     def _seen_again(self, row: StoredAlert, alert: AlertIn) -> None:
         self.rows.seen_again(row, alert, self.now)

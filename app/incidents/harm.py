@@ -7,6 +7,7 @@ numbered one after another).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,18 @@ def current(session: Session, incident_id: int) -> HarmRead | None:
     """The current version of the assessment, or None when the harm was never assessed."""
     row = repository.current_harm(session, incident_id)
     return read(row) if row is not None else None
+
+
+def current_ahead(session: Session, incident_id: int) -> Callable[[], HarmRead | None]:
+    """`current`, its read sent in the pipeline open (if any): what this returns gives it once
+    the pipeline has ended."""
+    found = repository.current_harm_ahead(session, incident_id)
+
+    def take() -> HarmRead | None:
+        row = found()
+        return read(row) if row is not None else None
+
+    return take
 
 
 def history(session: Session, incident_id: int) -> list[HarmRead]:

@@ -374,6 +374,20 @@ def current_harm(session: Session, incident_id: int) -> HarmAssessment | None:
     ).first()
 
 
+_HARM_NOW = (
+    select(*deferred.columns(HarmAssessment))
+    .where(HarmAssessment.__table__.c.incident_id == bindparam("incident_id"))
+    .order_by(HarmAssessment.__table__.c.version.desc())
+    .limit(1)
+)
+
+
+def current_harm_ahead(session: Session, incident_id: int) -> Callable[[], HarmAssessment | None]:
+    """`current_harm`, sent in the pipeline open (if any); its row once it has ended."""
+    found = deferred.read_rows(session, HarmAssessment, _HARM_NOW, {"incident_id": incident_id})
+    return lambda: next(iter(found()), None)
+
+
 def last_harm_version(session: Session, incident_id: int) -> int:
     found = session.scalar(
         select(func.max(HarmAssessment.version)).where(HarmAssessment.incident_id == incident_id)
@@ -460,12 +474,10 @@ def count_events(session: Session, incident_id: int, hidden: bool | None = None)
 def insert_events(session: Session, lines: Sequence[dict[str, Any]], at_commit: bool = False) -> None:
     """Timeline lines in one statement (the columns of IncidentEvent but id); `at_commit`: with
     the commit's deferred writes."""
-    if not at_commit:
-        session.execute(insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
-    elif on_postgresql(session):  # one statement, and no RETURNING (which a deferred write lacks)
-        deferred.write(session, _EVENTS_PG, {"rows": json_rows(lines, _EVENT)})
+    if on_postgresql(session):  # one statement text whatever the number of lines, no RETURNING
+        deferred.write(session, _EVENTS_PG, {"rows": json_rows(lines, _EVENT)}, at_commit=at_commit)
     else:
-        deferred.write(session, insert(IncidentEvent.__table__), list(lines))  # type: ignore[arg-type]
+        deferred.write(session, insert(IncidentEvent.__table__), list(lines), at_commit=at_commit)  # type: ignore[arg-type]
 
 
 _EVENT = tuple(c.name for c in IncidentEvent.__table__.columns if c.name != "id")
