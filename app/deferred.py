@@ -15,7 +15,9 @@ fails the commit as it would have failed the statement, and the transaction roll
 A read can travel in a pipeline too (`read`): SQLAlchemy would wait for a SELECT's answer as soon
 as it is sent, so the statement goes to the driver directly and its rows are taken once the
 pipeline has ended. Intake sends its batch's key lock, its alert rows' read and its keys'
-incidents' read so, with BEGIN: one round trip where there were three.
+incidents' read so, with BEGIN: one round trip where there were three; and a changed incident's
+protocol state (harm assessment, moments, notices, reports: `read_rows` tracks whole rows as a
+query would) with the timeline lines written before it: one where there were five.
 """
 
 from __future__ import annotations
