@@ -116,8 +116,11 @@ class Read:
 
 def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Read:
     """Run `statement`; inside a `pipeline` on PostgreSQL, send it there, so that it travels in
-    the pipeline's round trip (SQLAlchemy would wait for its answer at once)."""
+    the pipeline's round trip (SQLAlchemy would wait for its answer at once). Either way it sees
+    the transaction's unflushed changes, as an ORM query does (a pipeline flushes as it opens)."""
     if not in_pipeline(session):
+        if session.autoflush:
+            session.flush()  # a plain SELECT of table columns does not autoflush by itself
         return Read([tuple(r) for r in session.execute(statement, params)])
     connection = session.connection()
     compiled = _COMPILED.get(id(statement))
@@ -141,16 +144,14 @@ def read_rows(
 ) -> Callable[[], list[T]]:
     """`read` for whole rows of `model` (`statement` selects `columns(model)`): what this returns
     gives them once the pipeline has ended, tracked by the session as a query's rows are (the
-    session's own object where it holds one). Outside a pipeline the unit of work is flushed
-    first, as a query would autoflush it."""
-    if not in_pipeline(session) and session.autoflush:
-        session.flush()
+    session's own object where it holds one)."""
     found = read(session, statement, params)
-    names = _names(model, statement)
+    names = attribute_names(model, statement)
     return lambda: [track(session, model, dict(zip(names, r, strict=True))) for r in found.rows()]
 
 
-def _names(model: type[Any], statement: Select[Any]) -> list[str]:
+def attribute_names(model: type[Any], statement: Select[Any]) -> list[str]:
+    """The attribute of `model` each column of `statement` holds, in order (worked out once)."""
     held = _NAMES.get(id(statement))
     if held is None or held[0] is not statement:
         mapper = model.__mapper__

@@ -17,13 +17,7 @@ from app.vocabulary import EU_AI_ACT_ART73, OPEN, UNSENT_STATUSES
 
 def communications(session: Session, incident_id: int) -> list[Communication]:
     """Every notice of the incident, due first."""
-    return list(
-        session.scalars(
-            select(Communication)
-            .where(Communication.incident_id == incident_id)
-            .order_by(Communication.due_at, Communication.id)
-        )
-    )
+    return communications_ahead(session, incident_id)()
 
 
 # The reads of an incident's protocol state, sent together (`deferred.pipeline`) by facts.current.
@@ -57,8 +51,6 @@ def obligations_ahead(session: Session, incident_id: int) -> Callable[[], list[O
 
 def moments_ahead(session: Session, incident_id: int) -> Callable[[], dict[str, datetime]]:
     """The incident's recorded moments by name, sent in the pipeline open (if any)."""
-    if session.autoflush and not deferred.in_pipeline(session):
-        session.flush()  # as a query would: a moment recorded in this transaction counts
     found = deferred.read(session, _MOMENTS, {"incident_id": incident_id})
     return lambda: {name: at for name, at in found.rows()}
 
@@ -79,11 +71,7 @@ def communication(session: Session, incident_id: int, communication_id: int) -> 
 
 
 def obligations(session: Session, incident_id: int) -> list[Obligation]:
-    return list(
-        session.scalars(
-            select(Obligation).where(Obligation.incident_id == incident_id).order_by(Obligation.id)
-        )
-    )
+    return obligations_ahead(session, incident_id)()
 
 
 def obligation(session: Session, incident_id: int, obligation_id: int) -> Obligation | None:

@@ -71,8 +71,7 @@ def read(row: HarmAssessment) -> HarmRead:
 
 def current(session: Session, incident_id: int) -> HarmRead | None:
     """The current version of the assessment, or None when the harm was never assessed."""
-    row = repository.current_harm(session, incident_id)
-    return read(row) if row is not None else None
+    return current_ahead(session, incident_id)()
 
 
 def current_ahead(session: Session, incident_id: int) -> Callable[[], HarmRead | None]:

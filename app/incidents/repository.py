@@ -91,8 +91,8 @@ _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 # The same rows as plain columns, for a read that travels in a pipeline (`latest_by_key_ahead`).
 _AHEAD = [c for c in Incident.__table__.c if c.name not in _UNREAD]
-_AHEAD_NAMES = [Incident.__mapper__.get_property_by_column(c).key for c in _AHEAD]
 _NEWEST_ROWS_PG = select(*_AHEAD).where(_newest_ids(Incident.key == any_(any_of("keys"))))
+_AHEAD_NAMES = deferred.attribute_names(Incident, _NEWEST_ROWS_PG)
 
 
 def latest_by_key_ahead(
@@ -365,15 +365,6 @@ def harm_versions(session: Session, incident_id: int) -> list[HarmAssessment]:
     )
 
 
-def current_harm(session: Session, incident_id: int) -> HarmAssessment | None:
-    return session.scalars(
-        select(HarmAssessment)
-        .where(HarmAssessment.incident_id == incident_id)
-        .order_by(HarmAssessment.version.desc())
-        .limit(1)
-    ).first()
-
-
 _HARM_NOW = (
     select(*deferred.columns(HarmAssessment))
     .where(HarmAssessment.__table__.c.incident_id == bindparam("incident_id"))
@@ -383,7 +374,8 @@ _HARM_NOW = (
 
 
 def current_harm_ahead(session: Session, incident_id: int) -> Callable[[], HarmAssessment | None]:
-    """`current_harm`, sent in the pipeline open (if any); its row once it has ended."""
+    """The newest version of the incident's harm assessment (None: never assessed), its read sent
+    in the pipeline open (if any); the row once it has ended."""
     found = deferred.read_rows(session, HarmAssessment, _HARM_NOW, {"incident_id": incident_id})
     return lambda: next(iter(found()), None)
 
