@@ -10,12 +10,21 @@ trips: on PostgreSQL each statement is one, which under load waits for the inter
 but the statements of one pipeline (`app.deferred`: the key lock with the alert rows' read, the
 writes sent at the commit) are one for all. The times vary with the machine: compare them within
 one run.
+
+`--instructions K` counts instead the CPU instructions this process spends on phase K (valgrind's
+callgrind, started with instrumentation off and switched on for that phase alone): repeatable
+within a fraction of a percent whatever else the machine does, so two versions of the code can
+be compared on a busy machine. It takes about a minute per thousand bodies.
+
+    .venv/bin/python bench/intake_statements.py --db postgresql --bodies 6000 --phases 3 --instructions 3
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +45,7 @@ from app.db import Database
 from app.flows.intake import ingest
 
 PUBLIC_URL = "http://127.0.0.1:8080"
+UNDER_CALLGRIND = "INTAKE_STATEMENTS_CALLGRIND_PHASE"  # set in the child run under valgrind
 
 
 @dataclass
@@ -62,6 +72,36 @@ def _kind(statement: str) -> str:
     return f"SELECT {match.group(1) if match else '?'}"
 
 
+def _instrument(on: bool) -> None:
+    """Switch callgrind's counting on or off for this process (a no-op outside callgrind)."""
+    if os.environ.get(UNDER_CALLGRIND):
+        switch = "on" if on else "off"
+        subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True, capture_output=True)
+
+
+def count_instructions(db_name: str, phase: int) -> int:
+    """Run this script again under callgrind for `db_name`, counting only `phase` (1-based)."""
+    with tempfile.TemporaryDirectory(prefix="intake-callgrind-") as tmp:
+        argv = list(sys.argv[1:])
+        child = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={tmp}/callgrind.out",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *argv,
+            "--db",
+            db_name,
+        ]
+        env = {**os.environ, UNDER_CALLGRIND: str(phase), "PYTHONHASHSEED": "0"}
+        done = subprocess.run(child, env=env, capture_output=True, text=True)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"the run under callgrind failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+        return int(found.group(1))
+
+
 def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases: int) -> list[Phase]:
     catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
     database = Database(url, pages_born_claimed=False)
@@ -82,6 +122,9 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
         for start in range(0, len(bodies), batch):
             requests = bodies[start : start + batch]
             phase = out[start // size]
+            counted = int(os.environ.get(UNDER_CALLGRIND) or 0) - 1
+            if start // size == counted and start % size < batch:
+                _instrument(True)
             seen.clear()
             piped.clear()
             wall, cpu = time.perf_counter(), time.thread_time()
@@ -105,6 +148,10 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
                 commit = 0 if committed else 1
                 phase.round_trips += runs + begin + commit
             phase.kinds.update(_kind(" ".join(s.split())) for s in seen)
+            if start // size == counted and (
+                start + batch >= len(bodies) or (start + batch) // size != counted
+            ):
+                _instrument(False)
     finally:
         event.remove(Engine, "before_cursor_execute", record)
         database.dispose()
@@ -138,12 +185,22 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32, help="webhook requests per transaction")
     parser.add_argument("--phases", type=int, default=3, help="parts of the run reported apart")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--instructions", type=int, metavar="K", help="count the instructions of phase K under callgrind"
+    )
     args = parser.parse_args()
+    chosen = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    if args.instructions and not os.environ.get(UNDER_CALLGRIND):
+        if not 1 <= args.instructions <= args.phases:
+            raise SystemExit(f"--instructions takes a phase from 1 to {args.phases}")
+        for db_name in chosen:
+            total = count_instructions(db_name, args.instructions)
+            print(f"{db_name}: phase {args.instructions} of {args.phases}: {total:,} instructions")
+        return 0
     pool = build_pool()[args.alerts]
     bodies = [
         from_alertmanager(AlertmanagerWebhook.model_validate_json(b)) for b in pool.bodies[: args.bodies]
     ]
-    chosen = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     results: dict[str, list[Phase]] = {}
     with tempfile.TemporaryDirectory(prefix="intake-statements-") as tmp:
         for db_name in chosen:

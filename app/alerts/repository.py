@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import deferred
-from app.db import any_of, execute_many, json_insert, json_recordset, json_rows, on_postgresql
+from app.db import (
+    any_of,
+    execute_many,
+    json_insert,
+    json_recordset,
+    json_rows,
+    json_rows_named,
+    on_postgresql,
+)
 from app.models import Alert
 
 TABLE: Table = Alert.__table__  # type: ignore[assignment]  # a declared class maps one Table
@@ -117,7 +125,7 @@ def _by_id(*names: str) -> Update:
 def _from_rows(*names: str) -> Update:
     """PostgreSQL: the rows of a batch's change sent as one JSON array, written by one UPDATE."""
     rows = json_recordset(("row_id", Integer()), *(TABLE.c[name] for name in names))
-    return update(TABLE).where(TABLE.c.id == rows.c.row_id).values({n: rows.c[n] for n in names})
+    return update(TABLE).where(json_rows_named(TABLE.c.id, rows)).values({n: rows.c[n] for n in names})
 
 
 # Every column a change of intake may touch (a re-fire, a resolution), written back by id.

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import deferred
-from app.db import json_recordset, json_rows, on_postgresql
+from app.db import json_recordset, json_rows, json_rows_named, on_postgresql
 from app.models import Incident
 
 COUNTERS = ("alert_count", "firing_count", "last_alert_at")  # written by intake alone
@@ -64,7 +64,7 @@ def _statement(on_postgresql: bool) -> Update:
         rows = json_recordset(("row_id", Integer()), *kept.values())
         values: dict[str, Any] = {name: rows.c[name] for name in COUNTERS}
         values |= {name: func.coalesce(rows.c[name], table.c[name]) for name in _OPTIONAL}
-        return update(table).where(table.c.id == rows.c.row_id).values(values)
+        return update(table).where(json_rows_named(table.c.id, rows)).values(values)
     values = {name: bindparam(name, type_=kept[name].type) for name in COUNTERS}
     values |= {
         name: func.coalesce(bindparam(name, type_=kept[name].type), table.c[name]) for name in _OPTIONAL
