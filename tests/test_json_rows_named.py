@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, text, update
 from sqlalchemy.orm import Session
 
-from app.db import Database, json_recordset, json_rows, json_rows_named
+from app.db import Database, json_recordset, json_rows_named, json_update_params
 
 TABLE = Table("scratch_rows", MetaData(), Column("id", Integer, primary_key=True), Column("note", String))
 ROWS = json_recordset(("row_id", Integer()), TABLE.c.note)
@@ -49,7 +49,7 @@ def test_only_the_rows_named_change(pg_db: Database) -> None:
     with pg_db.session(write=True) as session:
         _fill(session, 50)
         changes = [{"row_id": 7, "note": "seven"}, {"row_id": 40, "note": 'quote " and \\ slash'}]
-        session.execute(NAMED, {"rows": json_rows(changes)})
+        session.execute(NAMED, json_update_params(changes))
         notes = dict(
             session.execute(text("SELECT id, note FROM scratch_rows WHERE note NOT LIKE 'xx%'")).all()
         )
@@ -59,12 +59,12 @@ def test_only_the_rows_named_change(pg_db: Database) -> None:
 def test_an_empty_array_changes_nothing(pg_db: Database) -> None:
     with pg_db.session(write=True) as session:
         _fill(session, 10)
-        changed = session.execute(NAMED, {"rows": json_rows([])}).rowcount
+        changed = session.execute(NAMED, json_update_params([])).rowcount
     assert changed == 0
 
 
 def test_the_rows_are_found_by_their_index_not_a_scan_of_the_table(pg_db: Database) -> None:
-    params = {"rows": json_rows([{"row_id": 3, "note": "three"}])}
+    params = json_update_params([{"row_id": 3, "note": "three"}])
     with pg_db.session(write=True) as session:
         _fill(session, 3000)
         named = _generic_plan(session, NAMED, params)

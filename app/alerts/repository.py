@@ -23,6 +23,7 @@ from app.db import (
     json_recordset,
     json_rows,
     json_rows_named,
+    json_update_params,
     on_postgresql,
 )
 from app.models import Alert
@@ -144,7 +145,7 @@ def _write_back(
     if not on_postgresql(session):
         execute_many(session, statement, changes)  # SQLite's executemany is a loop in C
     else:
-        deferred.write(session, on_pg, {"rows": json_rows(changes)}, at_commit=at_commit)
+        deferred.write(session, on_pg, json_update_params(changes), at_commit=at_commit)
 
 
 def update_many(session: Session, changes: Sequence[dict[str, Any]], at_commit: bool = False) -> None:

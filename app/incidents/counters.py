@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import deferred
-from app.db import json_recordset, json_rows, json_rows_named, on_postgresql
+from app.db import json_recordset, json_rows_named, json_update_params, on_postgresql
 from app.models import Incident
 
 COUNTERS = ("alert_count", "firing_count", "last_alert_at")  # written by intake alone
@@ -88,7 +88,7 @@ def _write(session: Session) -> None:
         for incident, names in sorted(pending.values(), key=lambda entry: entry[0].id)
     ]
     if on_postgresql(session):
-        deferred.write(session, _UPDATE_PG, {"rows": json_rows(rows)})
+        deferred.write(session, _UPDATE_PG, json_update_params(rows))
     else:
         deferred.write(session, _UPDATE, rows)
 
