@@ -187,6 +187,17 @@ def build_engine(raw_url: str, *, immediate: bool = False, ping: bool = True) ->
     return engine
 
 
+def _generic_plans(dbapi_connection: Any, _record: Any) -> None:
+    """The intake writer's connections reuse one plan per statement (PostgreSQL). Its statements
+    are few, always the same, and each finds its rows by primary key or by a (key, id) index
+    whatever the parameters. Left to choose, the server planned the reads of a list (`unnest`)
+    anew at every execution, guessing a one-item list cheaper than the generic ten: 0.15 ms of
+    server time per statement, three times a batch."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+    dbapi_connection.commit()
+
+
 PAGES_BORN_CLAIMED = "pages_born_claimed"  # the session flag: see Database.pages_born_claimed
 
 
@@ -234,6 +245,8 @@ class Database:
         # socket shows the server closed them): it retries a batch whose connection turns out to
         # be lost (see `is_lost_connection`).
         self.intake_engine = self.writer if self.is_sqlite else build_engine(url, ping=False)
+        if not self.is_sqlite:
+            event.listen(self.intake_engine, "connect", _generic_plans)
         self._intake = sessionmaker(self.intake_engine, expire_on_commit=False, info=info)
         # SQLite has one writer at a time. Threads of this process queue on a lock and are woken
         # the moment it is free, instead of sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms

@@ -21,13 +21,14 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, aliased, defer
 
 from app import deferred
 from app.db import UTCDateTime, any_of, insert_tracked, json_insert, json_rows, on_postgresql, track
@@ -82,17 +83,36 @@ def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
     return select(Incident).where(_newest_ids(keys)).options(*(defer(getattr(Incident, c)) for c in _UNREAD))
 
 
-# PostgreSQL takes a list as one array parameter: one statement text, planned once per connection.
 _NEWEST_BY_KEY = _newest_by_key(Incident.key.in_(bindparam("keys", expanding=True)))
-_NEWEST_BY_KEY_PG = _newest_by_key(Incident.key == any_(any_of("keys")))
+
+# On PostgreSQL: one statement text whatever the number of keys (planned once per connection), and
+# for each key one backward step on the (key, id) index, however many incidents it had. The
+# max(id) ... GROUP BY key form read every incident of a key, and its generic plan, made while the
+# table was empty, scanned the whole table.
+_KEYS = func.unnest(any_of("keys")).table_valued("key").render_derived()
+
+
+def _newest_per_key(*columns: Any) -> Any:
+    return select(*columns).where(Incident.key == _KEYS.c.key).order_by(Incident.id.desc()).limit(1).lateral()
+
+
+_NEWEST_ONE = _newest_per_key(Incident)
+_NEWEST = aliased(Incident, _NEWEST_ONE)
+_NEWEST_BY_KEY_PG = (
+    select(_NEWEST)
+    .select_from(_KEYS)
+    .join(_NEWEST_ONE, true())
+    .options(*(defer(getattr(_NEWEST, c)) for c in _UNREAD))
+)
 _BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 
 # The same rows as plain columns, for a read that travels in a pipeline (`latest_by_key_ahead`).
 _AHEAD = [c for c in Incident.__table__.c if c.name not in _UNREAD]
-_NEWEST_ROWS_PG = select(*_AHEAD).where(_newest_ids(Incident.key == any_(any_of("keys"))))
-_AHEAD_NAMES = deferred.attribute_names(Incident, _NEWEST_ROWS_PG)
+_NEWEST_AHEAD = _newest_per_key(*_AHEAD)
+_NEWEST_ROWS_PG = select(*_NEWEST_AHEAD.c).select_from(_KEYS).join(_NEWEST_AHEAD, true())
+_AHEAD_NAMES = deferred.attribute_names(Incident, select(*_AHEAD))
 
 
 def latest_by_key_ahead(
@@ -104,7 +124,7 @@ def latest_by_key_ahead(
     `latest_by_key`."""
     if not keys or not deferred.in_pipeline(session):
         return None
-    found = deferred.read(session, _NEWEST_ROWS_PG, {"keys": list(keys)})
+    found = deferred.read(session, _NEWEST_ROWS_PG, {"keys": list(dict.fromkeys(keys))})
 
     def take(wanted: Iterable[str]) -> dict[str, Incident]:
         asked = set(wanted)
@@ -119,7 +139,7 @@ def latest_by_key(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
     if not keys:
         return {}
     query = _NEWEST_BY_KEY_PG if on_postgresql(session) else _NEWEST_BY_KEY
-    rows = session.scalars(query, {"keys": list(keys)})
+    rows = session.scalars(query, {"keys": list(dict.fromkeys(keys))})
     return {row.key: row for row in rows}
 
 

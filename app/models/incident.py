@@ -75,7 +75,8 @@ class Incident(Base):
             sqlite_where=OPEN_PREDICATE,
             postgresql_where=OPEN_PREDICATE,
         ),
-        Index("ix_incident_key_resolved_at", "key", "resolved_at"),
+        # Each key's newest incident: one backward step (app/incidents/repository.py).
+        Index("ix_incident_key_id", "key", "id"),
         Index("ix_incident_status_opened_at", "status", "opened_at"),
         Index("ix_incident_opened_at", "opened_at"),
         # The escalation job looks for snoozes that ran out every few seconds.
