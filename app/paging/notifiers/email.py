@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -36,13 +38,61 @@ def build(message: Message, to: str, sender: str) -> EmailMessage:
     return mail
 
 
+# A connection that sat unused for longer is closed, not reused: relays drop idle sessions
+# (RFC 5321 allows five minutes) and need not be held open between bursts of pages.
+REUSE_IDLE_SECONDS = 30.0
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
 class EmailNotifier:
-    """Sends each message as one mail through the configured SMTP server."""
+    """Sends each message as one mail through the configured SMTP server.
+
+    Each sending thread keeps its connection for the next mail (no new TCP, TLS and login for
+    every page of a burst). A kept connection is checked with NOOP before it carries a mail, so
+    a mail is only ever sent once, over a session known to be alive; a mail whose exchange
+    fails closes its connection."""
 
     channel = "email"
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
+        self._kept = threading.local()  # .held: (connection, when last used) of this thread
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = self.smtp
+        assert smtp.host is not None
+        factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
+        client = factory(smtp.host, smtp.port, timeout=smtp.timeout)
+        try:
+            if smtp.starttls and not smtp.use_ssl:
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                password = smtp.password.get_secret_value() if smtp.password else ""
+                client.login(smtp.username, password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _connection(self) -> smtplib.SMTP:
+        held: tuple[smtplib.SMTP, float] | None = getattr(self._kept, "held", None)
+        self._kept.held = None
+        if held is not None:
+            client, used = held
+            if time.monotonic() - used < REUSE_IDLE_SECONDS:
+                try:
+                    if client.noop()[0] == 250:
+                        return client
+                except (smtplib.SMTPException, OSError):
+                    pass
+            _close(client)
+        return self._connect()
 
     def send(self, contact: EmailContact, message: Message) -> None:
         smtp = self.smtp
@@ -51,14 +101,13 @@ class EmailNotifier:
         mail = build(message, contact.address, smtp.sender)
         target = f"email to {message.recipient}"
         try:
-            factory = smtplib.SMTP_SSL if smtp.use_ssl else smtplib.SMTP
-            with factory(smtp.host, smtp.port, timeout=smtp.timeout) as client:
-                if smtp.starttls and not smtp.use_ssl:
-                    client.starttls(context=ssl.create_default_context())
-                if smtp.username:
-                    password = smtp.password.get_secret_value() if smtp.password else ""
-                    client.login(smtp.username, password)
+            client = self._connection()
+            try:
                 client.send_message(mail)
+            except BaseException:
+                client.close()
+                raise
+            self._kept.held = (client, time.monotonic())
         except smtplib.SMTPRecipientsRefused as exc:
             # 4xx replies (mailbox busy, greylisting) are temporary, 5xx permanent (RFC 5321).
             temporary = all(code < 500 for code, _ in exc.recipients.values())
