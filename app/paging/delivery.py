@@ -257,15 +257,17 @@ class Dispatcher:
         # keeps it from queueing behind the intake writer for the one write lock.
         with self.db.session(write=not claimed) as session:
             now = self.clock()
+            found: tuple[Notification, Incident | None] | None
             if claimed:
-                row = repository.get(session, notification_id)
-                if row is None or row.status != SENDING:
+                found = repository.with_incident(session, notification_id)
+                if found is None or found[0].status != SENDING:
                     return None  # finished meanwhile by a sweeper that took over an expired lease
             else:
-                row = repository.claim(session, notification_id, now, LEASE)
-            if row is None:
+                taken = repository.claim(session, notification_id, now, LEASE)
+                found = None if taken is None else (taken, incidents.find(session, taken.incident_id))
+            if found is None:
                 return None
-            incident = incidents.find(session, row.incident_id)
+            row, incident = found
             assert incident is not None
             handled = row.kind in WAKING_KINDS and _handled_since(incident, row.created_at)
             channel, attempts, created_at = row.channel, row.attempts, row.created_at

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter
 
 from app.db import UTCDateTime
-from app.models import Escalation, Notification
+from app.models import Escalation, Incident, Notification
 from app.vocabulary import CANCELLED, DELIVERED, PAGE, PENDING, SENDING, SEVERITY_RAISED, WAKING_KINDS
 
 LEASE = timedelta(seconds=60)  # how long a sender owns a page; longer than any send may take
@@ -146,3 +146,16 @@ def count_pending(session: Session) -> list[tuple[tuple[str, ...], float]]:
 
 def get(session: Session, notification_id: int) -> Notification | None:
     return session.get(Notification, notification_id)
+
+
+_WITH_INCIDENT = (
+    select(Notification, Incident)
+    .join(Incident, Incident.id == Notification.incident_id)
+    .where(Notification.id == bindparam("id"))
+)
+
+
+def with_incident(session: Session, notification_id: int) -> tuple[Notification, Incident] | None:
+    """A notification and its incident in one statement (a page about to go out needs both)."""
+    found = session.execute(_WITH_INCIDENT, {"id": notification_id}).first()
+    return None if found is None else (found[0], found[1])

@@ -126,3 +126,15 @@ def test_two_claimers_at_once_take_different_pages(db: Database) -> None:
         other.dispose()
     assert len(mine) == 2 and len(theirs) == 2
     assert sorted(i for i, _ in mine + theirs) == sorted(ids)
+
+
+def test_a_claimed_page_is_read_with_its_incident_in_one_statement(db: Database) -> None:
+    incident_id = _incident(db)
+    (page,) = _pages(db, incident_id, (SENDING, timedelta(0), LEASE))
+    with db.session() as session, statements() as sent:
+        found = repository.with_incident(session, page)
+        missing = repository.with_incident(session, page + 1000)
+    assert found is not None and missing is None
+    row, incident = found
+    assert (row.id, row.status, incident.id, incident.model) == (page, SENDING, incident_id, "fraud-scorer")
+    assert [s.split()[0] for s in sent if not s.startswith("BEGIN")] == ["SELECT", "SELECT"], sent
