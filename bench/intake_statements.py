@@ -68,8 +68,9 @@ def _kind(statement: str) -> str:
         return f"{words[0]} {words[2]}"
     if words[0] == "UPDATE":
         return f"UPDATE {words[1]}"
-    match = re.search(r"\bFROM\s+(\w+)", statement)
-    return f"SELECT {match.group(1) if match else '?'}"
+    # The first table read from; a list read first unnests its parameter (`FROM unnest(...)`).
+    tables = [t for t in re.findall(r"\bFROM\s+(\w+)", statement) if t != "unnest"]
+    return f"SELECT {tables[0] if tables else '?'}"
 
 
 def _instrument(on: bool) -> None:
