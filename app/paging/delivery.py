@@ -257,18 +257,13 @@ class Dispatcher:
         # keeps it from queueing behind the intake writer for the one write lock.
         with self.db.session(write=not claimed) as session:
             now = self.clock()
-            found: tuple[Notification, Incident | None] | None
             if claimed:
                 found = repository.with_incident(session, notification_id)
-                if found is None or found[0].status != SENDING:
-                    return None  # finished meanwhile by a sweeper that took over an expired lease
             else:
-                taken = repository.claim(session, notification_id, now, LEASE)
-                found = None if taken is None else (taken, incidents.find(session, taken.incident_id))
-            if found is None:
-                return None
+                found = repository.claim(session, notification_id, now, LEASE)
+            if found is None or found[0].status != SENDING:
+                return None  # not due, another's, or finished meanwhile by a sweeper
             row, incident = found
-            assert incident is not None
             handled = row.kind in WAKING_KINDS and _handled_since(incident, row.created_at)
             channel, attempts, created_at = row.channel, row.attempts, row.created_at
             sent = _Sent(row.incident_id, row.kind, row.recipient)

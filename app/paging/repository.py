@@ -23,8 +23,11 @@ def _claimable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     )
 
 
-def claim(session: Session, notification_id: int, now: datetime, lease: timedelta) -> Notification | None:
-    """Take one notification for sending; None when it is not due or someone else has it."""
+def claim(
+    session: Session, notification_id: int, now: datetime, lease: timedelta
+) -> tuple[Notification, Incident] | None:
+    """Take one notification for sending; it and its incident, None when it is not due or
+    someone else has it."""
     claimed = session.execute(
         update(Notification)
         .where(Notification.id == notification_id, _claimable(now))
@@ -34,8 +37,7 @@ def claim(session: Session, notification_id: int, now: datetime, lease: timedelt
     ).first()
     if claimed is None:
         return None
-    row = session.get(Notification, notification_id, populate_existing=True)
-    return row
+    return with_incident(session, notification_id)
 
 
 def mark_delivered(session: Session, ids: list[int], now: datetime) -> None:
@@ -152,6 +154,7 @@ _WITH_INCIDENT = (
     select(Notification, Incident)
     .join(Incident, Incident.id == Notification.incident_id)
     .where(Notification.id == bindparam("id"))
+    .execution_options(populate_existing=True)  # as a claim just changed it
 )
 
 
