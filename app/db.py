@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     and_,
@@ -33,7 +34,9 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    select,
     text,
+    true,
 )
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import JSONB
@@ -43,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
     ORMExecuteState,
+    QueryableAttribute,
     Session,
     make_transient_to_detached,
     sessionmaker,
@@ -334,6 +338,19 @@ def any_of(name: str, item: type[String] | type[Integer] = String) -> BindParame
     the same whatever the list's length, so the server parses and plans it once per connection,
     where an expanding IN is a new statement for every length."""
     return bindparam(name, type_=TextArray() if item is String else ARRAY(item))
+
+
+Compared = ColumnElement[Any] | QueryableAttribute[Any]  # a table's column, or a model's
+
+
+def newest_for_each(name: str, match: Compared, newest: Compared, columns: Sequence[Any]) -> Select[Any]:
+    """PostgreSQL: for each item of the list parameter `name` (`any_of`), `columns` of the row
+    whose `match` equals it with the greatest `newest`: `unnest(:name) JOIN LATERAL (... ORDER BY
+    newest DESC LIMIT 1)`. One statement text whatever the list's length, and with an index on
+    (match, newest) one backward step per item, however many rows share it."""
+    wanted = func.unnest(any_of(name)).table_valued("item").render_derived()
+    one = select(*columns).where(match == wanted.c.item).order_by(newest.desc()).limit(1).lateral()
+    return select(*one.c).select_from(wanted).join(one, true())
 
 
 def json_recordset(*columns: Column[Any] | tuple[str, Any]) -> TableValuedAlias:

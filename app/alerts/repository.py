@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, Update, any_, bindparam, func, insert, select, true, update
+from sqlalchemy import Integer, Table, Update, any_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +24,7 @@ from app.db import (
     json_rows,
     json_rows_named,
     json_update_params,
+    newest_for_each,
     on_postgresql,
 )
 from app.models import Alert
@@ -52,15 +53,7 @@ _NEWEST = select(*LEAN).where(
 # On PostgreSQL: one statement text whatever the batch's size (prepared once per connection),
 # and for each fingerprint one backward step on its (fingerprint, id) index, however many rows
 # the table holds.
-_WANTED = func.unnest(any_of("fingerprints")).table_valued("fingerprint").render_derived()
-_NEWEST_ONE = (
-    select(*LEAN)
-    .where(TABLE.c.fingerprint == _WANTED.c.fingerprint)
-    .order_by(TABLE.c.id.desc())
-    .limit(1)
-    .lateral()
-)
-_NEWEST_PG = select(*_NEWEST_ONE.c).select_from(_WANTED).join(_NEWEST_ONE, true())
+_NEWEST_PG = newest_for_each("fingerprints", TABLE.c.fingerprint, TABLE.c.id, LEAN)
 
 
 def _repeats(ids: ColumnElement[bool]) -> Update:

@@ -21,17 +21,25 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     tuple_,
     union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.orm import Session, defer
 
 from app import deferred
-from app.db import UTCDateTime, any_of, insert_tracked, json_insert, json_rows, on_postgresql, track
+from app.db import (
+    UTCDateTime,
+    any_of,
+    insert_tracked,
+    json_insert,
+    json_rows,
+    newest_for_each,
+    on_postgresql,
+    track,
+)
 from app.incidents import counters
 from app.models import (
     Alert,
@@ -85,34 +93,18 @@ def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
 
 _NEWEST_BY_KEY = _newest_by_key(Incident.key.in_(bindparam("keys", expanding=True)))
 
-# On PostgreSQL: one statement text whatever the number of keys (planned once per connection), and
-# for each key one backward step on the (key, id) index, however many incidents it had. The
-# max(id) ... GROUP BY key form read every incident of a key, and its generic plan, made while the
-# table was empty, scanned the whole table.
-_KEYS = func.unnest(any_of("keys")).table_valued("key").render_derived()
-
-
-def _newest_per_key(*columns: Any) -> Any:
-    return select(*columns).where(Incident.key == _KEYS.c.key).order_by(Incident.id.desc()).limit(1).lateral()
-
-
-_NEWEST_ONE = _newest_per_key(Incident)
-_NEWEST = aliased(Incident, _NEWEST_ONE)
-_NEWEST_BY_KEY_PG = (
-    select(_NEWEST)
-    .select_from(_KEYS)
-    .join(_NEWEST_ONE, true())
-    .options(*(defer(getattr(_NEWEST, c)) for c in _UNREAD))
-)
 _BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 
-# The same rows as plain columns, for a read that travels in a pipeline (`latest_by_key_ahead`).
+# On PostgreSQL each key's newest incident is one backward step on the (key, id) index, however
+# many incidents it had (`db.newest_for_each`); the max(id) ... GROUP BY key form read every
+# incident of a key. Its rows as plain columns, for a read that travels in a pipeline
+# (`latest_by_key_ahead`), and as incidents, the columns left out unloaded until read.
 _AHEAD = [c for c in Incident.__table__.c if c.name not in _UNREAD]
-_NEWEST_AHEAD = _newest_per_key(*_AHEAD)
-_NEWEST_ROWS_PG = select(*_NEWEST_AHEAD.c).select_from(_KEYS).join(_NEWEST_AHEAD, true())
+_NEWEST_ROWS_PG = newest_for_each("keys", Incident.key, Incident.id, _AHEAD)
 _AHEAD_NAMES = deferred.attribute_names(Incident, select(*_AHEAD))
+_NEWEST_BY_KEY_PG = select(Incident).from_statement(_NEWEST_ROWS_PG)
 
 
 def latest_by_key_ahead(
