@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +63,7 @@ from sqlalchemy.sql.expression import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from app import connections, text_arrays
+from app import connections, sqlite, text_arrays
 from app.text_arrays import TextArray
 
 NAMING_CONVENTION = {
@@ -135,55 +134,17 @@ def json_value(text: str | bytes) -> Any:
 
 
 JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
-WRITE_LOCK_WAIT = 10.0  # seconds a SQLite writer waits for another process to commit
 
 
-def _sqlite_setup(engine: Engine, immediate: bool) -> None:
-    """WAL for concurrent readers; BEGIN IMMEDIATE on the writer so read-then-write never races."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit reaches the disk before the webhook answers, so power loss loses nothing
-        # acknowledged. Group commit pays this fsync once per batch, not once per request.
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # A writer waits for the write lock in `_on_begin`, not in SQLite's busy handler, whose
-        # naps grow to 100 ms: with a worker process writing too, they were most of a webhook's
-        # answer time.
-        cursor.execute(f"PRAGMA busy_timeout={1 if immediate else 10000}")
-        cursor.close()
-
-    if not immediate:
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
-
-        return
-
-    @event.listens_for(engine, "begin")
-    def _on_begin_immediate(conn: Any) -> None:
-        deadline = time.monotonic() + WRITE_LOCK_WAIT
-        while True:
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.0005)  # another process writes: look again very soon
-
-
-def build_engine(raw_url: str, *, immediate: bool = False, ping: bool = True) -> Engine:
+def build_engine(
+    raw_url: str, *, immediate: bool = False, ping: bool = True, own_checkpoints: bool = False
+) -> Engine:
     url = normalize_url(raw_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **JSON_CODEC)
-        _sqlite_setup(engine, immediate)
+        sqlite.setup(engine, immediate=immediate, own_checkpoints=own_checkpoints)
         return engine
     text_arrays.register()
     engine = create_engine(url, pool_size=10, max_overflow=10, **JSON_CODEC)
@@ -222,7 +183,10 @@ def _refuse_writes(state: ORMExecuteState) -> None:
 class Database:
     """A reading engine and a writing engine (the same one on PostgreSQL)."""
 
-    def __init__(self, url: str, *, pages_born_claimed: bool = True) -> None:
+    def __init__(self, url: str, *, pages_born_claimed: bool = True, checkpoints: bool = False) -> None:
+        """`checkpoints`: on a SQLite file, this process's commits never copy the write-ahead
+        log back into the file; a thread of its own does (`sqlite.Checkpointer`). For the
+        process that runs the intake, whose commits are the ones that must not wait."""
         self.url = url
         # Whether the pages this process writes are born claimed: by itself when it sends them
         # (inline), or for the one worker it hands their ids to (SQLite). Otherwise they wait in
@@ -231,7 +195,15 @@ class Database:
         info = {PAGES_BORN_CLAIMED: pages_born_claimed}
         self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self.writer = build_engine(url, immediate=True) if self.is_sqlite else self.engine
+        path = self.engine.url.database if self.is_sqlite else None
+        self.checkpointer = sqlite.Checkpointer(path) if checkpoints and path and path != ":memory:" else None
+        self.writer = (
+            build_engine(url, immediate=True, own_checkpoints=self.checkpointer is not None)
+            if self.is_sqlite
+            else self.engine
+        )
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         # Reads on PostgreSQL run without BEGIN and COMMIT (two round trips of three for a read
         # of one row): under READ COMMITTED each statement sees what was committed when it
         # started, in a transaction or not. A read session refuses to write (`ReadOnlySession`).
@@ -270,8 +242,12 @@ class Database:
             return
         with self._write_lock, (self._intake if intake else self._write)() as session, session.begin():
             yield session
+        if self.checkpointer is not None:
+            self.checkpointer.wake()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         for engine in {self.engine, self.writer, self.intake_engine}:
             engine.dispose()
 

@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Inline, or handed by id to the one worker of a SQLite file, pages are born claimed;
         # on PostgreSQL any number of workers claim them from the outbox.
         handed = normalize_url(settings.database_url).get_backend_name() == "sqlite"
-        db = Database(settings.database_url, pages_born_claimed=inline or handed)
+        db = Database(settings.database_url, pages_born_claimed=inline or handed, checkpoints=True)
         rt.key_source = lambda: master_keys(settings, db)
         try:
             rt.keys  # noqa: B018  # resolve now; should the database be down, on first use instead
