@@ -136,13 +136,20 @@ def json_value(text: str | bytes) -> Any:
 JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file of a SQLite URL; None for an in-memory database (or another backend)."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database
+
+
 def build_engine(
     raw_url: str, *, immediate: bool = False, ping: bool = True, own_checkpoints: bool = False
 ) -> Engine:
     url = normalize_url(raw_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if (file := sqlite_file(url)) is not None:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **JSON_CODEC)
         sqlite.setup(engine, immediate=immediate, own_checkpoints=own_checkpoints)
         return engine
@@ -195,8 +202,8 @@ class Database:
         info = {PAGES_BORN_CLAIMED: pages_born_claimed}
         self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        path = self.engine.url.database if self.is_sqlite else None
-        self.checkpointer = sqlite.Checkpointer(path) if checkpoints and path and path != ":memory:" else None
+        file = sqlite_file(self.engine.url)
+        self.checkpointer = sqlite.Checkpointer(file) if checkpoints and file is not None else None
         self.writer = (
             build_engine(url, immediate=True, own_checkpoints=self.checkpointer is not None)
             if self.is_sqlite

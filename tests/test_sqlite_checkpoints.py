@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.sqlite import Checkpointer
+from tests.support import wait_until
 
 ROW = "x" * 4000  # about one page each
 ROWS = 300  # about 1.2 MB: well under SQLite's own threshold of 1,000 pages
@@ -50,13 +51,8 @@ def _fill(db: Database) -> None:
                 session.execute(text("INSERT INTO filler (body) VALUES (:body)"), {"body": f"{n}{ROW}"})
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    wait_until(condition, timeout=10.0, interval=0.02, what=what)
 
 
 def _autocheckpoint(db: Database) -> int:
@@ -83,7 +79,7 @@ def test_committed_pages_reach_the_database_file_soon_after(databases: list[Data
     before = path.stat().st_size
     _fill(db)
     # The rows are in the log; the thread copies them into the file (the writer's commits never do).
-    assert _wait_for(lambda: path.stat().st_size > before + ROWS * 3000), (before, path.stat().st_size)
+    _wait_for(lambda: path.stat().st_size > before + ROWS * 3000, "the rows copied into the database file")
     with sqlite3.connect(path) as check:  # every committed row is there, read through the log or not
         assert check.execute("SELECT count(*) FROM filler").fetchone() == (ROWS,)
 
@@ -128,11 +124,11 @@ def test_a_failing_checkpoint_is_logged_and_the_next_one_runs(
     checkpointer.start()
     try:
         checkpointer.wake()  # its folder does not exist yet: the file cannot be opened
-        assert _wait_for(lambda: "checkpoint of the SQLite write-ahead log failed" in caplog.text)
+        _wait_for(lambda: "checkpoint of the SQLite write-ahead log failed" in caplog.text, "the warning")
         assert checkpointer.running and checkpointer.checkpoints == 0
         folder.mkdir()
         checkpointer.wake()
-        assert _wait_for(lambda: checkpointer.checkpoints == 1)
+        _wait_for(lambda: checkpointer.checkpoints == 1, "one checkpoint once the folder exists")
     finally:
         checkpointer.stop()
     assert not checkpointer.running
