@@ -44,7 +44,9 @@ before_sending: list[Callable[[Session], None]] = []
 
 def write(session: Session, statement: Executable, params: Any, *, at_commit: bool = True) -> None:
     """Run `statement` with `params` (a dict, or a list of them) at the commit on PostgreSQL;
-    at once on SQLite, or when not `at_commit`. Its result is never read."""
+    at once on SQLite, or when not `at_commit`. Its result is never read. With a dict, it goes
+    to the driver as `read`'s statements do: `statement` is a constant (its compiled form is
+    kept by identity), with no expanding IN (an array parameter instead: `db.any_of`)."""
     if not at_commit or not on_postgresql(session):
         session.connection().execute(statement, params)
         return
@@ -128,15 +130,35 @@ def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Re
             session.flush()  # a plain SELECT of table columns does not autoflush by itself
         return Read([tuple(r) for r in session.execute(statement, params)])
     connection = session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    compiled = _to_driver(connection, cursor, statement, params)
+    return Read(cursor=cursor, processors=compiled.results)
+
+
+def _to_driver(
+    connection: Connection, cursor: Any, statement: Executable, params: dict[str, Any]
+) -> _Compiled:
+    """Hand `statement` to the driver's `cursor` (inside a pipeline: sent, not waited for), past
+    SQLAlchemy's execution, which would wait for the answer (a read) or costs the writer more
+    than the driver does (a write whose result nobody reads)."""
     compiled = _COMPILED.get(id(statement))
     if compiled is None or compiled.statement is not statement:
         compiled = _COMPILED[id(statement)] = _Compiled(connection, statement)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     parameters = compiled.parameters(params)
     # Seen by the engine's listeners as any statement is (statement logs, counters).
     connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, parameters, None, False)
     cursor.execute(compiled.sql, parameters)
-    return Read(cursor=cursor, processors=compiled.results)
+    return compiled
+
+
+def execute(session: Session, statement: Executable, params: dict[str, Any]) -> None:
+    """Run `statement`, whose result nobody reads: inside a `pipeline` on PostgreSQL, handed to
+    the driver as `read`'s statements are (sent, not waited for); elsewhere, at once."""
+    if not in_pipeline(session):
+        session.execute(statement, params)
+        return
+    connection = session.connection()
+    _to_driver(connection, connection.connection.dbapi_connection.cursor(), statement, params)  # type: ignore[union-attr]
 
 
 def columns(model: type[Any]) -> list[Any]:
@@ -172,15 +194,18 @@ _NAMES: dict[int, tuple[Select[Any], list[str]]] = {}
 
 class _Compiled:
     """A statement as the driver takes it: its SQL, its parameters' processing and its
-    columns' result processing, worked out once (statements read this way are constants)."""
+    columns' result processing, worked out once (statements sent this way are constants)."""
 
-    def __init__(self, connection: Connection, statement: Select[Any]) -> None:
+    def __init__(self, connection: Connection, statement: Executable) -> None:
         dialect = connection.dialect
         self.statement = statement
-        self._compiled = statement.compile(dialect=dialect)
+        self._compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql = self._compiled.string
+        if "POSTCOMPILE" in self.sql:  # an expanding IN is rendered at execution, by SQLAlchemy
+            raise ValueError("a statement sent to the driver takes its lists as arrays (db.any_of)")
         self._binds = {name: bind.type.bind_processor(dialect) for name, bind in self._compiled.binds.items()}
-        processors = [c.type.result_processor(dialect, None) for c in statement.selected_columns]
+        selected = statement.selected_columns if isinstance(statement, Select) else ()
+        processors = [c.type.result_processor(dialect, None) for c in selected]
         self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -215,9 +240,14 @@ def send(session: Session) -> None:
         return
     connection = session.connection()
     with pipeline(session):  # flushes the unit of work first: deferred rows may refer to it
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         for statement, params in writes:
-            connection.execute(statement, params)
-        connection.exec_driver_sql("COMMIT")
+            if isinstance(params, dict):  # one row of parameters: straight to the driver
+                _to_driver(connection, cursor, statement, params)
+            else:
+                connection.execute(statement, params)
+        connection.dispatch.before_cursor_execute(connection, cursor, "COMMIT", {}, None, False)
+        cursor.execute("COMMIT")
     session.info[_COMMITTED] = True
 
 

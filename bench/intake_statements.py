@@ -57,6 +57,7 @@ class Phase:
     round_trips: int = 0  # statements sent together in a pipeline are one
     cpu: float = 0.0
     wall: float = 0.0
+    walls: list[float] = field(default_factory=list)  # each batch's, for its percentiles
     kinds: Counter[str] = field(default_factory=Counter)
 
 
@@ -103,6 +104,11 @@ def count_instructions(db_name: str, phase: int) -> int:
         return int(found.group(1))
 
 
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
 def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases: int) -> list[Phase]:
     catalog = load_catalog(ROOT / "rules", ROOT / "runbooks")
     database = Database(url, pages_born_claimed=False)
@@ -131,7 +137,8 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
             wall, cpu = time.perf_counter(), time.thread_time()
             with database.session(write=True, intake=True) as session:
                 ingest(session, catalog, requests, now + timedelta(milliseconds=start), PUBLIC_URL)
-            phase.wall += time.perf_counter() - wall
+            phase.walls.append(time.perf_counter() - wall)
+            phase.wall += phase.walls[-1]
             phase.cpu += time.thread_time() - cpu
             phase.requests += len(requests)
             phase.batches += 1
@@ -159,13 +166,14 @@ def run(db_name: str, url: str, bodies: list[list[AlertIn]], batch: int, phases:
     print(f"\n{db_name}: {len(bodies):,} bodies in batches of {batch}")
     print(
         f"  {'phase':24} {'batches':>7} {'stmts/batch':>11} {'trips/batch':>11} "
-        f"{'cpu ms/req':>10} {'wall ms/req':>11}"
+        f"{'cpu ms/req':>10} {'wall ms/req':>11} {'batch wall p50/p99 ms':>21}"
     )
     for p in out:
         print(
             f"  {p.name:24} {p.batches:7,} {p.statements / p.batches:11.1f} "
             f"{p.round_trips / p.batches:11.1f} "
-            f"{1e3 * p.cpu / p.requests:10.3f} {1e3 * p.wall / p.requests:11.3f}"
+            f"{1e3 * p.cpu / p.requests:10.3f} {1e3 * p.wall / p.requests:11.3f} "
+            f"{1e3 * _quantile(p.walls, 0.5):10.2f} /{1e3 * _quantile(p.walls, 0.99):9.2f}"
         )
     total = sum((p.kinds for p in out), Counter())
     batches = sum(p.batches for p in out)

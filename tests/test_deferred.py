@@ -232,3 +232,14 @@ def test_changes_pending_before_a_pipeline_are_flushed_first(db: Database, pg: s
             session.execute(select(Incident.title).where(Incident.id == incident_id)).scalar_one()
             == "pending"
         )
+
+
+def test_a_deferred_write_with_an_expanding_in_is_refused_before_anything_is_sent(
+    db: Database, pg: str
+) -> None:
+    incident_id = _incident(db)
+    renamed = update(Incident).where(Incident.id.in_([incident_id])).values(title="changed")
+    with pytest.raises(ValueError, match="as arrays"), db.session(write=True) as session:
+        deferred.write(session, renamed, {})
+    with db.session() as session:
+        assert session.get(Incident, incident_id).title != "changed"  # type: ignore[union-attr]

@@ -71,7 +71,7 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     )
     if ids:
         with deferred.pipeline(session):  # with psycopg's BEGIN: one round trip for both
-            session.execute(_LOCK, {"ids": ids})
+            deferred.execute(session, _LOCK, {"ids": ids})
 
 
 _LOCK = text(
