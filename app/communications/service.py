@@ -246,7 +246,18 @@ def _open_task(
     now: datetime,
     known: Known | None = None,
 ) -> list[Notification]:
-    row = repository.insert_communication(session, _new_row(incident, task, audience, sequence, due_at, now))
+    new = _new_row(incident, task, audience, sequence, due_at, now)
+    text = None
+    if (
+        not task.approval
+        and audience is not None
+        and (audience.people or audience.teams)
+        and (task.every is None or due_at <= now)  # a recurring update goes out on its schedule
+    ):
+        # It goes out at once: stored as sent, with its text, instead of stored then changed.
+        text = text_of(session, ctx, incident, new, known)
+        _mark_sent(new, text, SYSTEM_ACTOR, None, now)
+    row = repository.insert_communication(session, new)
     if task.holding_template and task.every is None:
         session.add(_holding_row(row, task, now))
     record(
@@ -258,25 +269,10 @@ def _open_task(
         f"notice to {task.audience} due by {due_at:%Y-%m-%d %H:%M} UTC (policy {task.policy})",
         {"communication": row.id, "audience": task.audience, "due_at": due_at.isoformat()},
     )
-    if (
-        not task.approval
-        and audience is not None
-        and (audience.people or audience.teams)
-        and (task.every is None or due_at <= now)  # a recurring update goes out on its schedule
-    ):
-        return _deliver(
-            session,
-            ctx,
-            incident,
-            row,
-            audience,
-            text_of(session, ctx, incident, row, known),
-            SYSTEM_ACTOR,
-            None,
-            now,
-            known,
-        )
-    return []
+    if text is None:
+        return []
+    assert audience is not None
+    return _deliver(session, ctx, incident, row, audience, text, SYSTEM_ACTOR, None, now, known)
 
 
 def _notify_audience(
@@ -302,6 +298,13 @@ def _notify_audience(
     return pages
 
 
+def _mark_sent(row: Communication, text: str, by: str, via: str | None, now: datetime) -> None:
+    if row.approval and row.approved_by is None:
+        row.approved_by, row.approved_at = by, now
+    row.status, row.sent_at, row.sent_by, row.sent_text, row.via = SENT, now, by, text, via
+    row.updated_at = now
+
+
 def _deliver(
     session: Session,
     ctx: Context,
@@ -322,10 +325,7 @@ def _deliver(
                 f"the {row.audience} audience is reached by {how}: send it that way and record it with `via`"
             )
         pages = _notify_audience(session, ctx, incident, row, audience, text, now, known)
-    if row.approval and row.approved_by is None:
-        row.approved_by, row.approved_at = by, now
-    row.status, row.sent_at, row.sent_by, row.sent_text, row.via = SENT, now, by, text, via
-    row.updated_at = now
+    _mark_sent(row, text, by, via, now)  # no change to a row stored as sent already
     outcome = "holding" if row.holding else ("recorded" if via else "sent")
     COMMUNICATIONS.labels(row.audience, outcome).inc()
     how = f"via {via}" if via else f"to {len(pages)} contact(s) through paging"

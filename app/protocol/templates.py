@@ -81,7 +81,8 @@ def environment() -> SandboxedEnvironment:
 class Templates:
     """Template sources by name, and where each came from (shipped or the rules directory).
 
-    Each template is compiled once, on first use: compiling costs far more than rendering.
+    Each template is compiled once, when it is loaded and checked (else on first use):
+    compiling costs far more than rendering.
     """
 
     sources: dict[str, str] = field(default_factory=dict)
@@ -118,11 +119,12 @@ def _read(directory: Path, sources: dict[str, str], origins: dict[str, str], pro
 
 def check(templates: Templates, problems: list[str]) -> None:
     """Compile and render every template with the sample facts; report each failure with its file."""
-    env = environment()
     for name, source in templates.sources.items():
         where = templates.origins[name]
         try:
-            env.from_string(source).render(**SAMPLE_FACTS)
+            compiled = _ENVIRONMENT.from_string(source)
+            compiled.render(**SAMPLE_FACTS)
+            templates._compiled[name] = compiled  # the first notice under pressure compiles nothing
         except TemplateSyntaxError as exc:
             problems.append(f"{where}:{exc.lineno}: template syntax error: {exc.message}")
         except TemplateError as exc:

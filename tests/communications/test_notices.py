@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
 from app.flows import communications as flows
 from tests.communications.conftest import (
@@ -109,6 +110,26 @@ def test_an_alert_opens_the_ml_lead_notice_and_it_goes_out_at_once_through_pagin
     again = notice_action(protocol_client, incident_id, only["id"], "send", expect=409, by="dave")
     assert again["detail"] == "cannot send it: the notice is already sent"
     assert len(receiver.at("/carol")) == 1
+
+
+def test_a_notice_that_goes_out_at_once_is_stored_sent_in_one_statement(
+    protocol_client: TestClient,
+) -> None:
+    written: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        words = statement.split()
+        if words[0] in ("INSERT", "UPDATE") and "communication" in words[:3]:
+            written.append(words[0])
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        incident_id = open_outage(protocol_client)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    (only,) = notices(protocol_client, incident_id)
+    assert only["status"] == "sent" and only["text"].startswith("[SEV2] fraud-scorer")
+    assert written == ["INSERT"]  # stored as sent with its text: no UPDATE after the INSERT
 
 
 def test_the_support_notice_exists_only_once_someone_acknowledges(

@@ -10,6 +10,7 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from app.catalog.loader import ConfigError, load_catalog
+from app.protocol import templates as templates_module
 from app.protocol.templates import MAX_TEMPLATE_BYTES, SAMPLE_FACTS, SHIPPED, Templates, load_templates
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
@@ -53,6 +54,21 @@ def test_each_shipped_template_renders_the_sample_facts(tmp_path: Path, name: st
     assert text == text.lstrip()
     assert "42" in text  # the incident's reference
     assert "None" not in text
+
+
+def test_templates_are_compiled_when_loaded_not_at_the_first_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_template(tmp_path, "custom", "Hello {{ audience.name }}")
+    templates, problems = loaded(tmp_path)
+    assert problems == []
+
+    def no_compiling(_source: str) -> Any:
+        raise AssertionError("compiled at render time")
+
+    monkeypatch.setattr(templates_module._ENVIRONMENT, "from_string", no_compiling)
+    assert templates.render("custom", {"audience": {"name": "Legal"}}) == "Hello Legal\n"
+    assert templates.render("ml-lead", SAMPLE_FACTS).startswith("[SEV2]")
 
 
 def test_a_rules_directory_template_overrides_a_shipped_one_and_adds_new_ones(tmp_path: Path) -> None:
