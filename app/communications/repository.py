@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, func, select
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter
 
 from app import deferred
-from app.db import insert_tracked
+from app.db import insert_tracked_many
 from app.models import Communication, IncidentMoment, Obligation
 from app.vocabulary import EU_AI_ACT_ART73, OPEN, UNSENT_STATUSES
 
@@ -55,14 +55,13 @@ def moments_ahead(session: Session, incident_id: int) -> Callable[[], dict[str, 
     return lambda: {name: at for name, at in found.rows()}
 
 
-def insert_communication(session: Session, row: Communication) -> Communication:
-    """Insert one notice at once (pages and the timeline name its id), without flushing the rest
-    of the transaction."""
+def insert_communications(session: Session, rows: Sequence[Communication]) -> list[Communication]:
+    """Insert notices at once, in one statement (pages and the timeline name their ids), without
+    flushing the rest of the transaction."""
     table = Communication.__table__
     assert isinstance(table, Table)
-    return insert_tracked(
-        session, Communication, {c.key: getattr(row, c.key) for c in table.columns if c.key != "id"}
-    )
+    names = [c.key for c in table.columns if c.key != "id"]
+    return insert_tracked_many(session, Communication, [{n: getattr(row, n) for n in names} for row in rows])
 
 
 def communication(session: Session, incident_id: int, communication_id: int) -> Communication | None:

@@ -196,7 +196,7 @@ def sync(
         base = row.key.removesuffix(HOLDING_SUFFIX)
         if row.status in UNSENT_STATUSES and base not in tasks:
             _cancel(session, incident, row, SYSTEM_ACTOR, f"{NO_LONGER_REQUIRED} ({_why(incident)})", now)
-    pages: list[Notification] = []
+    openings: list[_Opening] = []
     for key, task in tasks.items():
         last = latest.get(key)
         audience = _audience(ctx, task.audience)
@@ -204,14 +204,14 @@ def sync(
             last.status == CANCELLED and (last.cancel_reason or "").startswith(NO_LONGER_REQUIRED)
         ):
             sequence = last.sequence + 1 if last is not None else 1
-            pages += _open_task(session, ctx, incident, task, audience, sequence, task.due_at, now, known)
+            opening = _opening(session, ctx, incident, task, audience, sequence, task.due_at, now, known)
+            openings.append(opening)
         elif last.status in UNSENT_STATUSES:
             _move_clock(last, task, latest.get(key + HOLDING_SUFFIX), now)
         elif last.status == SENT and task.every is not None and last.sent_at is not None:
-            pages += _open_task(
-                session, ctx, incident, task, audience, last.sequence + 1, task.every.after(last.sent_at), now
-            )
-    return pages
+            due_at = task.every.after(last.sent_at)
+            openings.append(_opening(session, ctx, incident, task, audience, last.sequence + 1, due_at, now))
+    return _open(session, ctx, incident, openings, now, known)
 
 
 def _move_clock(row: Communication, task: Task, holding: Communication | None, now: datetime) -> None:
@@ -235,7 +235,17 @@ def _why(incident: Incident) -> str:
     return f"now {incident.severity} {incident.type}, {incident.status}"
 
 
-def _open_task(
+@dataclass
+class _Opening:
+    """A notice the facts now ask for, before it is stored."""
+
+    task: Task
+    audience: Audience | None
+    row: Communication
+    text: str | None  # what it says when it goes out at once (then it is stored as sent)
+
+
+def _opening(
     session: Session,
     ctx: Context,
     incident: Incident,
@@ -245,34 +255,50 @@ def _open_task(
     due_at: datetime,
     now: datetime,
     known: Known | None = None,
-) -> list[Notification]:
-    new = _new_row(incident, task, audience, sequence, due_at, now)
-    text = None
+) -> _Opening:
+    row = _new_row(incident, task, audience, sequence, due_at, now)
     if (
-        not task.approval
-        and audience is not None
-        and (audience.people or audience.teams)
-        and (task.every is None or due_at <= now)  # a recurring update goes out on its schedule
+        task.approval
+        or audience is None
+        or not (audience.people or audience.teams)
+        or (task.every is not None and due_at > now)  # a recurring update goes out on its schedule
     ):
-        # It goes out at once: stored as sent, with its text, instead of stored then changed.
-        text = text_of(session, ctx, incident, new, known)
-        _mark_sent(new, text, SYSTEM_ACTOR, None, now)
-    row = repository.insert_communication(session, new)
-    if task.holding_template and task.every is None:
-        session.add(_holding_row(row, task, now))
-    record(
-        session,
-        incident,
-        "communication_due",
-        SYSTEM_ACTOR,
-        now,
-        f"notice to {task.audience} due by {due_at:%Y-%m-%d %H:%M} UTC (policy {task.policy})",
-        {"communication": row.id, "audience": task.audience, "due_at": due_at.isoformat()},
-    )
-    if text is None:
-        return []
-    assert audience is not None
-    return _deliver(session, ctx, incident, row, audience, text, SYSTEM_ACTOR, None, now, known)
+        return _Opening(task, audience, row, None)
+    # It goes out at once: stored as sent, with its text, instead of stored then changed.
+    text = text_of(session, ctx, incident, row, known)
+    _mark_sent(row, text, SYSTEM_ACTOR, None, now)
+    return _Opening(task, audience, row, text)
+
+
+def _open(
+    session: Session,
+    ctx: Context,
+    incident: Incident,
+    openings: list[_Opening],
+    now: datetime,
+    known: Known | None,
+) -> list[Notification]:
+    """Store the new notices in one statement, then record each and send those due at once."""
+    stored = repository.insert_communications(session, [o.row for o in openings])
+    pages: list[Notification] = []
+    for opening, row in zip(openings, stored, strict=True):
+        task = opening.task
+        if task.holding_template and task.every is None:
+            session.add(_holding_row(row, task, now))
+        record(
+            session,
+            incident,
+            "communication_due",
+            SYSTEM_ACTOR,
+            now,
+            f"notice to {task.audience} due by {row.due_at:%Y-%m-%d %H:%M} UTC (policy {task.policy})",
+            {"communication": row.id, "audience": task.audience, "due_at": row.due_at.isoformat()},
+        )
+        if opening.text is not None and opening.audience is not None:
+            pages += _deliver(
+                session, ctx, incident, row, opening.audience, opening.text, SYSTEM_ACTOR, None, now, known
+            )
+    return pages
 
 
 def _notify_audience(
