@@ -516,3 +516,27 @@ def statements() -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+
+
+def open_one_incident(db: Any, at: Any) -> int:
+    """Open an incident the way intake does (one firing ModelAccuracyDrop on fraud-scorer, with
+    the repository's rules) on the `app.db.Database` `db`, at `at`; its id."""
+    from sqlalchemy import select
+
+    from app.alerts.schemas import AlertIn
+    from app.catalog.loader import load_catalog
+    from app.flows.intake import ingest
+    from app.models import Incident
+
+    alert = AlertIn(
+        fingerprint="f1",
+        status="firing",
+        labels={"alertname": "ModelAccuracyDrop", "model": "fraud-scorer"},
+        annotations={},
+        starts_at=at,
+        ends_at=None,
+    )
+    with db.session(write=True) as session:
+        ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], at, "http://bridge.test")
+    with db.session() as session:
+        return int(session.scalars(select(Incident.id)).one())

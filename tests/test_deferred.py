@@ -25,7 +25,7 @@ from app.incidents import service as incidents
 from app.incidents.service import line
 from app.models import Alert, Incident, IncidentEvent
 from tests.conftest import is_postgres
-from tests.support import ROOT
+from tests.support import ROOT, open_one_incident
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -59,11 +59,7 @@ def firing(fingerprint: str = "f1") -> AlertIn:
 
 
 def _incident(db: Database) -> int:
-    alert = firing()
-    with db.session(write=True) as session:
-        ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], T0, "http://bridge.test")
-    with db.session() as session:
-        return session.scalars(select(Incident.id)).one()
+    return open_one_incident(db, T0)
 
 
 def test_a_batch_sends_its_last_writes_in_one_pipeline_on_postgresql(db: Database) -> None:

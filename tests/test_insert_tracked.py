@@ -9,29 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select
 
-from app.alerts.schemas import AlertIn
-from app.catalog.loader import load_catalog
 from app.db import Database, insert_tracked_many
-from app.flows.intake import ingest
-from app.models import Communication, Incident
-from tests.support import ROOT
+from app.models import Communication
+from tests.support import open_one_incident
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def _incident(db: Database) -> int:
-    alert = AlertIn(
-        fingerprint="f1",
-        status="firing",
-        labels={"alertname": "ModelAccuracyDrop", "model": "fraud-scorer"},
-        annotations={},
-        starts_at=T0,
-        ends_at=None,
-    )
-    with db.session(write=True) as session:
-        ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], T0, "http://bridge.test")
-    with db.session() as session:
-        return session.scalars(select(Incident.id)).one()
+    return open_one_incident(db, T0)
 
 
 def _notice(incident_id: int, audience: str, sequence: int) -> dict[str, Any]:

@@ -10,34 +10,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from app.alerts.schemas import AlertIn
-from app.catalog.loader import load_catalog
 from app.db import Database
-from app.flows.intake import ingest
-from app.models import Incident, Notification
+from app.models import Notification
 from app.paging import repository
 from app.paging.repository import LEASE
 from app.vocabulary import DELIVERED, PENDING, SENDING
 from tests.conftest import is_postgres
-from tests.support import ROOT, statements
+from tests.support import open_one_incident, statements
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def _incident(db: Database) -> int:
-    alert = AlertIn(
-        fingerprint="f1",
-        status="firing",
-        labels={"alertname": "ModelAccuracyDrop", "model": "fraud-scorer"},
-        annotations={},
-        starts_at=T0,
-        ends_at=None,
-    )
+    incident_id = open_one_incident(db, T0)
     with db.session(write=True) as session:
-        ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], T0, "http://bridge.test")
         session.execute(delete(Notification))  # the pages it wrote: each test writes its own
-    with db.session() as session:
-        return session.scalars(select(Incident.id)).one()
+    return incident_id
 
 
 def _pages(db: Database, incident_id: int, *rows: tuple[str, timedelta, timedelta | None]) -> list[int]:
