@@ -385,6 +385,9 @@ def json_insert(table: Table, names: Sequence[str], returning: bool = True) -> T
     )
 
 
+_json_insert_cached = functools.cache(json_insert)
+
+
 def json_rows(rows: Sequence[dict[str, Any]], names: Sequence[str] | None = None) -> str:
     """The `rows` parameter of a `json_recordset` or `json_insert`: datetimes in UTC, as RFC 3339
     (a naive one counts as UTC, never as the database session's zone). Converted first, as
@@ -459,11 +462,13 @@ def insert_tracked_many(session: Session, model: type[T], rows: Sequence[dict[st
         return []
     with session.no_autoflush:
         connection = session.connection()
-        if len(rows) == 1:
-            ids = [connection.execute(insert(table).returning(table.c.id), rows[0]).scalar_one()]
-        else:
-            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            ids = list(connection.execute(statement, list(rows)).scalars())
+        if len(rows) > 1 and connection.dialect.name == "postgresql":
+            names = tuple(rows[0])
+            found = connection.execute(_json_insert_cached(table, names), {"rows": json_rows(rows, names)})
+            ids = sorted(found.scalars())  # handed out in the rows' order (see json_insert)
+        else:  # one row; or SQLite, in this process: no round trip to save
+            statement = insert(table).returning(table.c.id)
+            ids = [connection.execute(statement, values).scalar_one() for values in rows]
     return [track(session, model, {"id": new_id, **values}) for new_id, values in zip(ids, rows, strict=True)]
 
 
