@@ -130,9 +130,14 @@ def read(session: Session, statement: Select[Any], params: dict[str, Any]) -> Re
             session.flush()  # a plain SELECT of table columns does not autoflush by itself
         return Read([tuple(r) for r in session.execute(statement, params)])
     connection = session.connection()
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(connection)
     compiled = _to_driver(connection, cursor, statement, params)
     return Read(cursor=cursor, processors=compiled.results)
+
+
+def _cursor(connection: Connection) -> Any:
+    """A new cursor of the driver's connection under `connection`."""
+    return connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def _to_driver(
@@ -158,7 +163,7 @@ def execute(session: Session, statement: Executable, params: dict[str, Any]) -> 
         session.execute(statement, params)
         return
     connection = session.connection()
-    _to_driver(connection, connection.connection.dbapi_connection.cursor(), statement, params)  # type: ignore[union-attr]
+    _to_driver(connection, _cursor(connection), statement, params)
 
 
 def columns(model: type[Any]) -> list[Any]:
@@ -240,7 +245,7 @@ def send(session: Session) -> None:
         return
     connection = session.connection()
     with pipeline(session):  # flushes the unit of work first: deferred rows may refer to it
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(connection)
         for statement, params in writes:
             if isinstance(params, dict):  # one row of parameters: straight to the driver
                 _to_driver(connection, cursor, statement, params)
