@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -25,10 +26,14 @@ from typing import Any, Self, TypeVar
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from app.db import build_engine, normalize_url
+from app.alerts.schemas import AlertIn
+from app.catalog.loader import load_catalog
+from app.db import Database, build_engine, normalize_url
+from app.flows.intake import ingest
+from app.models import Incident
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager-0.25-webhooks.jsonl"
@@ -518,16 +523,9 @@ def statements() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
-def open_one_incident(db: Any, at: Any) -> int:
+def open_one_incident(db: Database, at: datetime) -> int:
     """Open an incident the way intake does (one firing ModelAccuracyDrop on fraud-scorer, with
-    the repository's rules) on the `app.db.Database` `db`, at `at`; its id."""
-    from sqlalchemy import select
-
-    from app.alerts.schemas import AlertIn
-    from app.catalog.loader import load_catalog
-    from app.flows.intake import ingest
-    from app.models import Incident
-
+    the repository's rules), at `at`; its id."""
     alert = AlertIn(
         fingerprint="f1",
         status="firing",
@@ -539,4 +537,4 @@ def open_one_incident(db: Any, at: Any) -> int:
     with db.session(write=True) as session:
         ingest(session, load_catalog(ROOT / "rules", ROOT / "runbooks"), [[alert]], at, "http://bridge.test")
     with db.session() as session:
-        return int(session.scalars(select(Incident.id)).one())
+        return session.scalars(select(Incident.id)).one()
