@@ -336,6 +336,30 @@ def newest_for_each(name: str, match: Compared, newest: Compared, columns: Seque
     return select(*one.c).select_from(wanted).join(one, true())
 
 
+class JSONList(TypeDecorator[list[Any]]):
+    """A list parameter sent to SQLite as one JSON text, for `json_each` to read."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json_text(value)
+
+
+def newest_for_each_sqlite(
+    name: str, match: Compared, newest: Column[Any], columns: Sequence[Any]
+) -> Select[Any]:
+    """SQLite's form of `newest_for_each`, `newest` being the table's integer primary key: `FROM
+    json_each(:name) JOIN table ON newest = (SELECT max(newest) ... WHERE match = item)`. Like
+    PostgreSQL's, one statement text whatever the list's length (SQLite prepares it once per
+    connection, where an expanding IN is a new statement for each length) and, with an index on
+    (match, newest), one step per item where `max(newest) ... GROUP BY match` read every row of
+    each item."""
+    wanted = func.json_each(bindparam(name, type_=JSONList())).table_valued("value")
+    newest_id = select(func.max(newest)).where(match == wanted.c.value).correlate(wanted).scalar_subquery()
+    return select(*columns).select_from(wanted).join(newest.table, newest == newest_id)
+
+
 def json_recordset(*columns: Column[Any] | tuple[str, Any]) -> TableValuedAlias:
     """Rows sent as one JSON array (PostgreSQL's `jsonb_to_recordset(:rows) AS v(...)`), to join
     an UPDATE against: one parameter in place of a round of parameters per row, which cost the

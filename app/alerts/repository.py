@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, Update, any_, bindparam, func, insert, select, update
+from sqlalchemy import Integer, Table, Update, any_, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,6 +25,7 @@ from app.db import (
     json_rows_named,
     json_update_params,
     newest_for_each,
+    newest_for_each_sqlite,
     on_postgresql,
 )
 from app.models import Alert
@@ -43,16 +44,9 @@ LEAN = (
 )
 
 
-_NEWEST = select(*LEAN).where(
-    TABLE.c.id.in_(
-        select(func.max(TABLE.c.id))
-        .where(TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-        .group_by(TABLE.c.fingerprint)
-    )
-)
-# On PostgreSQL: one statement text whatever the batch's size (prepared once per connection),
-# and for each fingerprint one backward step on its (fingerprint, id) index, however many rows
-# the table holds.
+# One statement text whatever the batch's size (prepared once per connection), and for each
+# fingerprint one backward step on its (fingerprint, id) index, however many rows the table holds.
+_NEWEST = newest_for_each_sqlite("fingerprints", TABLE.c.fingerprint, TABLE.c.id, LEAN)
 _NEWEST_PG = newest_for_each("fingerprints", TABLE.c.fingerprint, TABLE.c.id, LEAN)
 
 

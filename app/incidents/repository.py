@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Table,
     any_,
     bindparam,
     exists,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from app import deferred
 from app.db import (
@@ -37,6 +38,7 @@ from app.db import (
     json_insert,
     json_rows,
     newest_for_each,
+    newest_for_each_sqlite,
     on_postgresql,
     track,
 )
@@ -80,31 +82,25 @@ _LOCK = text(
 )
 
 
-def _newest_ids(keys: ColumnElement[bool]) -> ColumnElement[bool]:
-    return Incident.id.in_(select(func.max(Incident.id)).where(keys).group_by(Incident.key))
-
-
 _UNREAD = ("labels", "runbook")  # JSON columns intake never reads of existing incidents
 
-
-def _newest_by_key(keys: ColumnElement[bool]) -> Select[Incident]:
-    return select(Incident).where(_newest_ids(keys)).options(*(defer(getattr(Incident, c)) for c in _UNREAD))
-
-
-_NEWEST_BY_KEY = _newest_by_key(Incident.key.in_(bindparam("keys", expanding=True)))
 
 _BY_IDS = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 _BY_IDS_PG = select(Incident).where(Incident.id == any_(any_of("ids", Integer)))
 
 
-# On PostgreSQL each key's newest incident is one backward step on the (key, id) index, however
-# many incidents it had (`db.newest_for_each`); the max(id) ... GROUP BY key form read every
-# incident of a key. Its rows as plain columns, for a read that travels in a pipeline
+# Each key's newest incident is one backward step on the (key, id) index, however many incidents
+# it had (`db.newest_for_each`, `db.newest_for_each_sqlite`); the max(id) ... GROUP BY key form
+# read every incident of a key. Its rows as plain columns, for a read that travels in a pipeline
 # (`latest_by_key_ahead`), and as incidents, the columns left out unloaded until read.
 _AHEAD = [c for c in Incident.__table__.c if c.name not in _UNREAD]
 _NEWEST_ROWS_PG = newest_for_each("keys", Incident.key, Incident.id, _AHEAD)
 _AHEAD_NAMES = deferred.attribute_names(Incident, select(*_AHEAD))
 _NEWEST_BY_KEY_PG = select(Incident).from_statement(_NEWEST_ROWS_PG)
+_INCIDENTS: Table = Incident.__table__  # type: ignore[assignment]  # a declared class maps one Table
+_NEWEST_BY_KEY = select(Incident).from_statement(
+    newest_for_each_sqlite("keys", _INCIDENTS.c.key, _INCIDENTS.c.id, _AHEAD)
+)
 
 
 def latest_by_key_ahead(

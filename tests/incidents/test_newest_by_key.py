@@ -128,3 +128,40 @@ def test_the_generic_plan_steps_back_on_the_key_index_of_a_large_table(db: Datab
     assert "Index Scan Backward using ix_incident_key_id" in plan, plan
     # One row of each key's 200: max(id) ... GROUP BY key read them all.
     assert _rows_read(plan, "incident") == 2, plan
+
+
+def _reads_of_newest(db: Database, keys: list[str], fingerprints: set[str]) -> list[str]:
+    from app.alerts import repository as alert_rows
+    from tests.support import statements
+
+    with db.session() as session, statements() as seen:
+        repository.latest_by_key(session, keys)
+        alert_rows.latest_by_fingerprint(session, fingerprints).rows()
+    return [s for s in seen if s.startswith("SELECT")]
+
+
+def test_sqlite_reads_the_newest_in_one_statement_text_stepping_on_the_indexes(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's form of the read; PostgreSQL's generic plan is checked above")
+    newest = _store(db)
+    few = _reads_of_newest(db, ["a"], {"f1"})
+    many = _reads_of_newest(db, ["a", "b", "c", "missing"], {f"f{n}" for n in range(40)})
+    # The same two texts whatever the lists' lengths: SQLite prepares each once per connection
+    # (an expanding IN was a new statement, prepared again, for every length).
+    assert few == many and len(few) == 2, few
+    with db.engine.connect() as conn:
+        for statement, wanted in zip(few, ('["a", "b"]', '["f1", "f2"]'), strict=True):
+            plan = " | ".join(
+                str(row[3]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", (wanted,))
+            )
+            # Per item, one step on the (key, id) or (fingerprint, id) index, then the row by its
+            # id: no GROUP BY over every incident of a key, no scan of the table.
+            assert (
+                "ix_incident_key_id (key=?)" in plan or "ix_alert_fingerprint_id (fingerprint=?)" in plan
+            ), plan
+            assert "PRIMARY KEY (rowid=?)" in plan, plan
+            assert "GROUP BY" not in plan and "SCAN incident" not in plan and "SCAN alert" not in plan, plan
+    with db.session() as session:
+        found = repository.latest_by_key(session, ["c", "a", "b"])
+        assert {k: v.id for k, v in found.items()} == {"a": newest["a"], "b": newest["b"], "c": newest["c"]}
+        assert found["a"].title == "a" and found["a"].labels == {}  # columns left out load when read
