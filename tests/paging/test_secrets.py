@@ -192,6 +192,9 @@ def test_a_row_holding_a_full_contact_copy_is_still_sent(
     assert response.status_code == 200, response.text
     (notice,) = notifications(paging_client, incident_id, channel="webhook", kind="resolve")
     assert set(notice.contact_ref) == {"person", "type", "digest"}
+    # The notice was born claimed until its own lease ends, whenever the resolve ran: the clock
+    # moves past that lease, not the page's (a slow first send must not leave it still claimed).
+    set_clock(paging_client, utcnow() + LEASE + timedelta(seconds=1))
     assert dispatcher_of(paging_client).deliver(notice.id) == "delivered"
     assert [r.json["event"] for r in receiver.wait_for(2, "/bob")] == ["page", "resolve"]
 
