@@ -1,4 +1,4 @@
-"""Keep what start-up builds out of the garbage collector's full passes.
+"""Keep what start-up builds, and what outlives each full collection, out of the next one.
 
 A process of incident-bridge holds some 180,000 objects once started (the app, SQLAlchemy's
 and pydantic's machinery, the rules and runbooks). A full collection walks all of them, about
@@ -6,39 +6,94 @@ and pydantic's machinery, the rules and runbooks). A full collection walks all o
 Frozen after start-up, they are left out (`gc.freeze`); what requests make is collected as
 before. A rule reload thaws them first, so the rules it replaces can be collected.
 
-What is left still made full collections of 15 to 50 ms under load (some 40,000 objects made
-since: caches, requests in flight, scattered over a large heap, so each is a cache miss), every
-0.6 to 1 s, because requests in flight outlive two young collections by the thousand. Settled,
-a full collection waits for 100 collections of the middle generation instead of Python's 10
-(and, as always, for the survivors to have grown by a quarter): under a paced load of one-alert
-webhooks, nine full collections in a run became one. Young collections keep Python's
-thresholds: larger ones each paused longer.
+What was left still made full collections of 20 to 85 ms under load (some 40,000 objects made
+since: caches, requests in flight, scattered over a large heap, so each is a cache miss). Two
+measures keep them short and rare:
+
+- A full collection waits for 100 collections of the middle generation instead of Python's 10
+  (and, as always, for the survivors to have grown by a quarter): requests in flight outlive
+  two young collections by the thousand.
+- What a full collection leaves alive is frozen with the rest when it ends: the next one walks
+  only what was made since. Objects frozen so are still freed as usual when their last
+  reference goes; only cycles among them wait. So that those cannot pile up, a full collection
+  that starts with the frozen objects grown by `DEEP_AFTER_GROWTH` since the last deep pass
+  thaws them first and walks everything, once (a deep pass, as start-up's).
+
+Young collections keep Python's thresholds: larger ones each paused longer.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from typing import Any
 
 FULL_COLLECTION_AFTER = 100  # collections of the middle generation (Python's default: 10)
+DEEP_AFTER_GROWTH = 0.25  # frozen objects grown by this share since the last deep pass
+
+
+class _State:
+    deep = False  # the collection under way walks every object
+    deep_base = 0  # frozen objects after the last deep pass
+    since_deep = 0  # survivors frozen since the last deep pass (some died since: an upper bound)
+    deep_limit = 0  # that many, and the next full collection counts the frozen objects
+    deep_passes = 0  # since start: how many full collections were deep
+
+
+_state = _State()
+
+
+def _on_collection(phase: str, info: dict[str, Any]) -> None:
+    """gc's callback: around each full collection, thaw first when due, freeze the survivors after.
+
+    Counting the frozen objects walks them all (`gc.get_freeze_count`, some 12 ms for 150,000):
+    it is done only when the survivors frozen since the last deep pass could have grown them by
+    `DEEP_AFTER_GROWTH`, and again after a deep pass, which walked them all anyway."""
+    if info["generation"] != 2:
+        return
+    if phase == "start":
+        if _state.since_deep > _state.deep_limit:
+            # Most frozen survivors died since (their last reference went): count what is left.
+            grown = gc.get_freeze_count() - _state.deep_base
+            if grown > _state.deep_limit:
+                gc.unfreeze()  # into the oldest generation: this collection walks them too
+                _state.deep = True
+            else:
+                _state.since_deep = max(grown, 0)
+        if _state.deep:
+            _state.deep_passes += 1
+        return
+    if _state.deep:
+        gc.freeze()
+        _state.deep = False
+        _state.since_deep = 0
+        _state.deep_base = gc.get_freeze_count()
+        _state.deep_limit = int(_state.deep_base * DEEP_AFTER_GROWTH)
+        return
+    _state.since_deep += len(gc.get_objects(2))  # the survivors, about to be frozen
+    gc.freeze()
 
 
 def settle() -> None:
     """Collect what start-up left behind, then freeze the rest (the objects that stay); full
-    collections from now on come after `FULL_COLLECTION_AFTER` middle ones."""
-    gc.collect()
-    gc.freeze()
+    collections from now on come after `FULL_COLLECTION_AFTER` middle ones, and freeze what
+    they leave alive."""
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
+    gc.unfreeze()
+    _state.deep = True
+    gc.collect()  # deep: the callback freezes what is left and sets the next deep pass's mark
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
 
 
-def resettle() -> None:
-    """After a reload: let the replaced objects be collected, then freeze what stays."""
-    gc.unfreeze()
-    settle()
+def deep_passes() -> int:
+    """Full collections that walked every object, start-up's and reloads' included."""
+    return _state.deep_passes
 
 
 def keep_settled(on_reload: list[Callable[[], None]]) -> None:
-    """Settle now, and again after every reload (`on_reload`: a catalog holder's hooks)."""
+    """Settle now, and again after every reload (`on_reload`: a catalog holder's hooks), so that
+    the replaced rules can be collected."""
     settle()
-    on_reload.append(resettle)
+    on_reload.append(settle)
