@@ -17,8 +17,10 @@ measures keep them short and rare:
   only what was made since. Objects frozen so are still freed as usual when their last
   reference goes; only cycles among them wait. So that those cannot pile up, a full collection
   that starts with the frozen objects grown by `DEEP_AFTER_GROWTH` (a half) since the last deep
-  pass thaws them first and walks everything, once (a deep pass, as start-up's): what the
-  collector tracks stays within 1.5 times what is alive after a deep pass.
+  pass thaws them first and walks everything, once (a deep pass, as a reload's): what the
+  collector tracks stays within 1.5 times what is alive after a deep pass. A deep pass also
+  writes to the objects the worker shares with the web process since its fork (frozen before
+  it), so that their pages stop being shared: it is rare for that reason too.
 
 Young collections keep Python's thresholds: larger ones each paused longer.
 """
@@ -78,15 +80,18 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
     gc.freeze()
 
 
-def settle() -> None:
-    """Collect what start-up left behind, then freeze the rest (the objects that stay); full
+def settle(thaw: bool = True) -> None:
+    """Collect what is left behind, then freeze the rest (the objects that stay); full
     collections from now on come after `FULL_COLLECTION_AFTER` middle ones, and freeze what
-    they leave alive."""
+    they leave alive. `thaw`: objects frozen before are collected too (after a reload: the rules
+    it replaced). Start-up keeps them frozen: the worker was forked with them frozen, so that
+    neither process's collector writes to the pages they share."""
     if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)
-    gc.unfreeze()
+    if thaw:
+        gc.unfreeze()
     _state.deep = True
-    gc.collect()  # deep: the callback freezes what is left and sets the next deep pass's mark
+    gc.collect()  # the callback freezes what is left and sets the next deep pass's mark
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
 
@@ -97,7 +102,7 @@ def deep_passes() -> int:
 
 
 def keep_settled(on_reload: list[Callable[[], None]]) -> None:
-    """Settle now, and again after every reload (`on_reload`: a catalog holder's hooks), so that
-    the replaced rules can be collected."""
-    settle()
+    """Settle now, and again after every reload (`on_reload`: a catalog holder's hooks), thawing
+    first so that the replaced rules can be collected."""
+    settle(thaw=False)
     on_reload.append(settle)

@@ -58,6 +58,23 @@ def test_start_up_objects_leave_full_collections_and_a_reload_lets_them_go() -> 
     assert 0 < int(out) < 200_000
 
 
+def test_start_up_leaves_what_was_frozen_before_the_fork_frozen_and_a_reload_thaws_it() -> None:
+    out = _run(
+        """
+        shared = [Node() for _ in range(1_000)]  # built before the worker was forked
+        first = weakref.ref(shared[0])
+        gc.freeze()  # as the fork does: neither process's collector writes to their pages
+        del shared  # garbage now, in cycles
+        reloads = []
+        heap.keep_settled(reloads)
+        print(first() is not None)  # start-up walked none of them
+        reloads[0]()  # a reload thaws them: collected
+        print(first() is None)
+        """
+    )
+    assert out.split() == ["True", "True"]
+
+
 def test_what_a_full_collection_leaves_alive_is_frozen_out_of_the_next_one() -> None:
     out = _run(
         """
