@@ -42,8 +42,12 @@ class _State:
     deep = False  # the collection under way walks every object
     deep_base = 0  # frozen objects after the last deep pass
     since_deep = 0  # survivors frozen since the last deep pass (some died since: an upper bound)
-    deep_limit = 0  # that many, and the next full collection counts the frozen objects
     deep_passes = 0  # since start: how many full collections were deep
+
+    @property
+    def deep_limit(self) -> int:
+        """Growth past which a deep pass is due (and, counted by `since_deep`, a count first)."""
+        return int(self.deep_base * DEEP_AFTER_GROWTH)
 
 
 _state = _State()
@@ -74,7 +78,6 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
         _state.deep = False
         _state.since_deep = 0
         _state.deep_base = gc.get_freeze_count()
-        _state.deep_limit = int(_state.deep_base * DEEP_AFTER_GROWTH)
         return
     _state.since_deep += len(gc.get_objects(2))  # the survivors, about to be frozen
     gc.freeze()
@@ -97,7 +100,8 @@ def settle(thaw: bool = True) -> None:
 
 
 def deep_passes() -> int:
-    """Full collections that walked every object, start-up's and reloads' included."""
+    """Full collections that walked every object (reloads' included), and start-up's, which
+    walked all but what was frozen before the worker's fork."""
     return _state.deep_passes
 
 
