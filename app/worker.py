@@ -27,6 +27,7 @@ from app.config import Settings
 from app.db import Database
 from app.flows.jobs import flow_jobs
 from app.instance import service as instance
+from app.metrics import heap as heap_metrics
 from app.metrics import jobs as job_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import SWEEP, start_scheduler
@@ -118,6 +119,7 @@ class Worker:
             log.exception("the outbox sweep failed")
         else:
             job_metrics.ran(SWEEP, ok=True)  # this loop is the worker's sweep job
+        heap_metrics.publish()  # gc's passes: counted here, never inside the collector's callback
 
     def close(self) -> None:
         self.alarm.close()

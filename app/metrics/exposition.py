@@ -18,7 +18,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from app.metrics import build  # noqa: F401  # registers bridge_build_info
+from app.metrics import (
+    build,  # noqa: F401  # registers bridge_build_info
+    heap,
+)
 
 DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -36,6 +39,7 @@ class _Computed(Collector):
 
 def latest() -> bytes:
     """The exposition of this service's metrics."""
+    heap.publish()  # this process's; the worker publishes its own after each sweep
     if not os.environ.get(DIRECTORY):
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
