@@ -113,3 +113,20 @@ def test_serve_with_its_worker_refusing_broken_rules_leaves_no_process(tmp_path:
     assert sum("bad regex" in m for m in errors) == 1, errors
     assert errors[-1] == "refusing to start: fix the rules (incident-bridge check-rules)"
     assert not any("incident-bridge worker" in ln["message"] for ln in lines)  # it never started
+
+
+NO_CLI = """
+import sys
+import app.main
+import app.worker
+import httpx
+print(sorted(m for m in ("rich", "pygments", "httpx._main") if sys.modules.get(m) is not None))
+print(httpx.Client().build_request("GET", "http://127.0.0.1:1/x").url.path)
+"""
+
+
+def test_no_process_loads_httpx_command_line_client(tmp_path: Path) -> None:
+    """rich and pygments are installed here (test tools bring them); httpx would load them."""
+    done = python(NO_CLI, f"sqlite:///{tmp_path / 'bridge.db'}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "/x"]
