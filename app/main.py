@@ -125,13 +125,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rt.keys  # noqa: B018  # resolve now; should the database be down, on first use instead
         except SQLAlchemyError as exc:
             log.warning("the database is not reachable yet, keys will be read on first use: %s", exc)
-        client = httpx.Client(
-            timeout=settings.outbound_timeout_seconds,
-            headers={"User-Agent": f"incident-bridge/{__version__}"},
+        # Made when first needed: with a worker sending, this process may never send (a client's
+        # TLS setup holds some 3 MB).
+        client = functools.cache(
+            lambda: httpx.Client(
+                timeout=settings.outbound_timeout_seconds,
+                headers={"User-Agent": f"incident-bridge/{__version__}"},
+            )
         )
         # Inline, this process sends its pages; otherwise it wakes the workers that do.
         sender: Dispatcher | Waker = (
-            Dispatcher(db, lambda: catalog.current, settings, client, lambda: rt.keys)
+            Dispatcher(db, lambda: catalog.current, settings, client(), lambda: rt.keys)
             if inline
             else Waker(db)
         )
@@ -151,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             after_commit=committed,
         )
         rt.db, rt.writer, rt.dispatcher = db, writer, sender
-        own = functools.cache(lambda: build_notifiers(settings, client, rt.keys))
+        own = functools.cache(lambda: build_notifiers(settings, client(), rt.keys))
         rt.channels = sender.notifiers if isinstance(sender, Dispatcher) else own
         incident_metrics.watch(db)
         paging_metrics.watch(db)
@@ -181,7 +185,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sender.shutdown()
             else:
                 sender.close()
-            client.close()
+            if client.cache_info().currsize:
+                client().close()
             db.dispose()
 
     app = BridgeApp(

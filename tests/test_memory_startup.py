@@ -130,3 +130,33 @@ def test_no_process_loads_httpx_command_line_client(tmp_path: Path) -> None:
     done = python(NO_CLI, f"sqlite:///{tmp_path / 'bridge.db'}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "/x"]
+
+
+LAZY_CLIENT = """
+import gc
+import httpx
+from fastapi.testclient import TestClient
+from app.config import Settings
+from app.main import create_app
+from app.startup import Migration
+
+def clients():
+    return sum(isinstance(o, httpx.Client) for o in gc.get_objects())
+
+settings = Settings(delivery="worker", rules_dir="rules", runbooks_dir="runbooks")
+assert Migration(settings.database_url).succeeded()
+app = create_app(settings)
+with TestClient(app) as web:
+    assert web.get("/readyz").status_code == 200
+    before = clients() - 1  # the test client is one
+    channels = sorted(app.state.runtime.channels())
+    print(before, clients() - 1, ",".join(channels))
+"""
+
+
+def test_a_web_process_whose_worker_sends_makes_its_http_client_only_when_needed(tmp_path: Path) -> None:
+    done = python(LAZY_CLIENT, f"sqlite:///{tmp_path / 'bridge.db'}")
+    assert done.returncode == 0, done.stderr
+    before, after, channels = done.stdout.split()
+    assert (before, after) == ("0", "1")
+    assert "webhook" in channels.split(",")
