@@ -12,8 +12,6 @@ Nothing here reads a database or a clock: the repository loads the rows, `summar
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -102,9 +100,6 @@ class HarmRow:
 
 
 # type, severity, opened_at, impact_started_at, contained_at, resolved_at: what the histograms read.
-Times = tuple[str, str, datetime, datetime | None, datetime | None, datetime | None]
-
-
 @dataclass(frozen=True)
 class Facts:
     """Everything one answer needs: the incidents counted and the rows that belong to them."""
@@ -463,21 +458,3 @@ class Histogram:
     buckets: tuple[int, ...]
     count: int
     sum: float
-
-
-def histograms(
-    observations: Iterable[tuple[tuple[str, ...], float]], bounds: Sequence[float]
-) -> dict[tuple[str, ...], Histogram]:
-    """One histogram per label set from (labels, value) observations; `bounds` ascending."""
-    per_bucket: dict[tuple[str, ...], list[int]] = {}  # observations per bucket; the last is +Inf
-    sums: dict[tuple[str, ...], list[float]] = {}
-    for labels, value in observations:
-        if labels not in per_bucket:
-            per_bucket[labels], sums[labels] = [0] * (len(bounds) + 1), []
-        per_bucket[labels][bisect.bisect_left(bounds, value)] += 1  # the first bound >= value
-        sums[labels].append(value)
-    result: dict[tuple[str, ...], Histogram] = {}
-    for labels in sorted(per_bucket):
-        cumulative = tuple(itertools.accumulate(per_bucket[labels]))
-        result[labels] = Histogram(buckets=cumulative[:-1], count=cumulative[-1], sum=math.fsum(sums[labels]))
-    return result

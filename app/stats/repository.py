@@ -7,14 +7,15 @@ never gets a figure from an incident they may not see.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Select, and_, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, case, extract, func, select
 from sqlalchemy.orm import Session
 
+from app.db import on_postgresql
 from app.incidents import service as incidents
 from app.models import Communication, HarmAssessment, Incident, Obligation, Review, ReviewAction
 from app.stats.measures import (
@@ -25,10 +26,7 @@ from app.stats.measures import (
     IncidentRow,
     ObligationRow,
     ReviewRow,
-    Times,
 )
-
-HISTOGRAM_BATCH = 2000  # rows fetched at a time while the histograms are computed
 
 
 @dataclass(frozen=True)
@@ -178,24 +176,65 @@ def load(session: Session, scope: Scope) -> Facts:
     )
 
 
-# For the histograms only differences of times matter: read them without converting each to an
-# aware UTC datetime (a third of the time over a large table); both ends of a difference are UTC.
-_RAW_TIME = DateTime(timezone=True)
+# The response times the /metrics histograms count: (name, start, end) of each.
+SPANS: tuple[tuple[str, Any, Any], ...] = (
+    ("detect", Incident.impact_started_at, Incident.opened_at),
+    ("contain", Incident.opened_at, Incident.contained_at),
+    ("resolve", Incident.opened_at, Incident.resolved_at),
+)
 
 
-def response_times(session: Session) -> Iterator[Times]:
-    """(type, severity, opened_at, impact_started_at, contained_at, resolved_at) of every incident
-    that counts in a statistic, streamed in batches (for the histograms)."""
-    query = (
+@dataclass(frozen=True)
+class Tally:
+    """One response time of the incidents of one (type, severity): how many were measured, the
+    sum of their milliseconds, and how many took at most each bound (cumulative)."""
+
+    span: str
+    type: str
+    severity: str
+    count: int
+    sum_ms: float
+    at_most: tuple[int, ...]
+
+
+def _milliseconds(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
+    """Whole milliseconds from `start` to `end` (0 when `end` is earlier; NULL when either is)."""
+    if on_postgresql(session):
+        ms = func.round(extract("epoch", end - start) * 1000)
+    else:  # julianday's float keeps a time to some 40 microseconds: rounded to the millisecond
+        ms = func.round((func.julianday(end) - func.julianday(start)) * 86_400_000.0)
+    return case((ms < 0, 0), else_=ms)  # NULL stays NULL (PostgreSQL's greatest() would make it 0)
+
+
+def response_tallies(session: Session, bounds: Sequence[float]) -> list[Tally]:
+    """Per response time and (type, severity) of the incidents that count in a statistic, counted
+    and summed by the database in one pass: one row per kind reaches Python, where streaming
+    every incident into it cost some 0.5 s per 100,000 incidents of the web process's Python.
+    The milliseconds are computed once per incident (a materialized CTE: SQLite would otherwise
+    repeat each time's parsing in every one of the 14 aggregates that read it)."""
+    spans = (
         select(
             Incident.type,
             Incident.severity,
-            type_coerce(Incident.opened_at, _RAW_TIME),
-            type_coerce(Incident.impact_started_at, _RAW_TIME),
-            type_coerce(Incident.contained_at, _RAW_TIME),
-            type_coerce(Incident.resolved_at, _RAW_TIME),
+            *(_milliseconds(session, start, end).label(name) for name, start, end in SPANS),
         )
         .where(_statistical())
-        .execution_options(yield_per=HISTOGRAM_BATCH)
+        .cte("spans")
+        .prefix_with("MATERIALIZED")
     )
-    yield from session.execute(query)
+    columns: list[ColumnElement[Any]] = []
+    for name, _, _ in SPANS:
+        ms = spans.c[name]
+        columns += [func.count(ms), func.coalesce(func.sum(ms), 0)]
+        columns += [func.coalesce(func.sum(case((ms <= bound * 1000, 1), else_=0)), 0) for bound in bounds]
+    query = select(spans.c.type, spans.c.severity, *columns).group_by(spans.c.type, spans.c.severity)
+    tallies = []
+    width = 2 + len(bounds)
+    for type_, severity, *values in session.execute(query):
+        for i, (span, _, _) in enumerate(SPANS):
+            count, total, *at_most = values[i * width : (i + 1) * width]
+            if count:
+                tallies.append(
+                    Tally(span, type_, severity, int(count), float(total), tuple(int(n) for n in at_most))
+                )
+    return tallies

@@ -202,15 +202,6 @@ def test_counts_list_known_values_first_then_others() -> None:
     assert measures.counts(["b", "x", "b"], ("a", "b")) == {"a": 0, "b": 2, "x": 1}
 
 
-def test_histograms_are_cumulative_and_bounds_inclusive() -> None:
-    observations = [(("a",), 30.0), (("a",), 30.5), (("a",), 60.0), (("a",), 1000.0), (("b",), 0.0)]
-    result = measures.histograms(observations, (30, 60, 120))
-    assert result == {
-        ("a",): measures.Histogram(buckets=(1, 3, 3), count=4, sum=1120.5),
-        ("b",): measures.Histogram(buckets=(1, 1, 1), count=1, sum=0.0),
-    }
-
-
 def test_summarize_weekly_places_incidents_by_opened_week() -> None:
     rows = [incident_row(1, 60), IncidentRow(2, "i2", "safety", "SEV1", "SEV1", T + timedelta(days=14))]
     summary = measures.summarize(

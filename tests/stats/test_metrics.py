@@ -89,6 +89,25 @@ def test_histograms_count_what_the_database_holds(client: TestClient) -> None:
     assert "# TYPE bridge_time_to_resolve_seconds histogram" in text
 
 
+def test_bounds_are_inclusive_to_the_millisecond_and_earlier_ends_count_zero(client: TestClient) -> None:
+    """The database rounds each time to the millisecond: 30.0004 s is 30 s (le="30.0"), 30.0006 s
+    is 30.001 s (le="60.0"); a resolve before the opening counts 0 s, never a negative time."""
+    add_incidents(
+        database(client),
+        a=incident("a", day(1), resolve=30.0004),
+        b=incident("b", day(2), resolve=30.0006),
+        c=incident("c", day(3), resolve=30.5),
+        d=incident("d", day(4), resolve=60),
+        e=incident("e", day(5), resolve=-5),
+    )
+    text = client.get("/metrics").text
+    resolve = "bridge_time_to_resolve_seconds"
+    kind = {"type": "performance_degradation", "severity": "SEV3"}
+    assert buckets(text, resolve, **kind)[:3] == [2, 5, 5]
+    assert metric_value(text, f"{resolve}_count", **kind) == 5
+    assert metric_value(text, f"{resolve}_sum", **kind) == pytest.approx(30 + 30.001 + 30.5 + 60, abs=1e-9)
+
+
 def test_a_freshly_started_process_reports_the_same(
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
