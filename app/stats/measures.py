@@ -99,7 +99,6 @@ class HarmRow:
     aware_at: datetime | None
 
 
-# type, severity, opened_at, impact_started_at, contained_at, resolved_at: what the histograms read.
 @dataclass(frozen=True)
 class Facts:
     """Everything one answer needs: the incidents counted and the rows that belong to them."""

@@ -110,6 +110,7 @@ def test_a_fresh_process_starts_every_series_at_zero(tmp_path: Path, settings: S
     assert one(text, "bridge_build_info", **BUILD) == 1
     for job in JOBS:
         assert one(text, "bridge_job_runs_total", job_name=job, outcome="failure") == 0
+        assert one(text, "bridge_job_runs_total", job_name=job, outcome="success") >= 1
     # Merged once each: no series twice, and no per-process (pid) copies.
     bridge_series = {k: v for k, v in exported.items() if k[0].startswith("bridge_")}
     assert {k: v for k, v in bridge_series.items() if len(v) > 1} == {}
