@@ -125,7 +125,9 @@ def _shared_servers(
             for db, (bridge, _, _) in servers.items():
 
                 def idle(db: str = db, bridge: Bridge = bridge) -> None:
-                    results.add("idle-memory", db, idle_memory.measure(bridge, reference, run))
+                    reading = idle_memory.measure(bridge, reference, run)
+                    reading.inline = idle_memory.measure_inline(plan, db, run)
+                    results.add("idle-memory", db, reading)
 
                 _guarded(results, "idle-memory", db, run, idle)
         peaks: dict[str, peak.PeakRun] = {}

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,9 +159,16 @@ def start_sink(tmp: Path, servers: list[Server]) -> tuple[Server, int]:
 
 
 def start_bridge(
-    db: str, database_url: str, tmp: Path, servers: list[Server], paging: bool, purpose: str
+    db: str,
+    database_url: str,
+    tmp: Path,
+    servers: list[Server],
+    paging: bool,
+    purpose: str,
+    serve_args: Sequence[str] = (),
 ) -> Bridge:
-    """Start the service on `database_url` (migrated at start-up by `serve` itself)."""
+    """Start the service on `database_url` (migrated at start-up by `serve` itself); `serve_args`:
+    more options of `incident-bridge serve` (`--inline`)."""
     serial = next(_serial)
     sink, smtp_port = start_sink(tmp, servers) if paging else (None, None)
     sink_url = sink.base_url if sink else None
@@ -174,7 +182,7 @@ def start_bridge(
     env.update(loopback_settings(sink_url, smtp_port))
     port = free_port()
     name = f"bridge-{db}"
-    cmd = [str(BIN / "incident-bridge"), "serve", "--host", HOST, "--port", str(port)]
+    cmd = [str(BIN / "incident-bridge"), "serve", "--host", HOST, "--port", str(port), *serve_args]
     server = Server(name, cmd, server_env(env), port, tmp / f"{name}-{purpose}-{serial}.log")
     servers.append(server)
     where = f"pages go to a local sink, {redirected} URL(s) redirected" if sink else "no paging"

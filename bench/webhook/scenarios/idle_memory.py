@@ -2,20 +2,26 @@
 webhook (a new incident, paged), before any load. Target: under 120 MB, summed.
 
 The reading is taken once the webhook's page has reached the sink (so whatever process sends
-pages is up and has sent one), and 1 s later; without paging, 1 s after the answer."""
+pages is up and has sent one), and 1 s later; without paging, 1 s after the answer.
+
+For reference (not judged), each run also reads the same of `serve --inline` on a database of
+its own: one process that serves, sends and runs the jobs, as a deployment short of memory would
+run it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
 import httpx
 
-from .. import page_probe
-from ..common import WEBHOOK_PATH
+from .. import databases, page_probe
+from ..common import WEBHOOK_PATH, progress
+from ..measure import Plan
 from ..report import Results, Section, per_run, worst
 from ..sampling import ProcessMemory, describe, total_mb, total_pss_mb, tree_memory
-from ..servers import Bridge, Server
+from ..servers import Bridge, Server, start_bridge
 from ..targets import IDLE_RSS_MB, Check
 
 SETTLE_SECONDS = 1.0  # after the page arrived
@@ -29,6 +35,7 @@ class IdleMemory:
     webhook_status: int
     page_seconds: float | None  # from the webhook's answer to its page at the sink
     parse_only: list[ProcessMemory] | None  # the parse-only app of the same run, for reference
+    inline: IdleMemory | None = None  # `serve --inline` in the same run, for reference
 
     @property
     def total_mb(self) -> float:
@@ -59,6 +66,39 @@ def measure(bridge: Bridge, parse_only: Server | None, run: int) -> IdleMemory:
     )
 
 
+def measure_inline(plan: Plan, db: str, run: int) -> IdleMemory | None:
+    """The same reading of `serve --inline` on a fresh database, stopped afterwards; None (and a
+    line of progress) if it could not be taken: a reference must not cost the run its target."""
+    try:
+        with contextlib.ExitStack() as own:
+            url = own.enter_context(databases.fresh(db, plan.tmp, plan.admin_url))
+            bridge = start_bridge(db, url, plan.tmp, plan.servers, plan.paging, "inline", ["--inline"])
+            own.callback(bridge.stop)
+            return measure(bridge, None, run)
+    except Exception as exc:  # reported, and the run goes on
+        progress(f"  bridge-{db} --inline: no reading ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _inline_line(runs: list[IdleMemory]) -> str | None:
+    inline = [m.inline for m in runs if m.inline is not None]
+    if not inline:
+        return None
+    w = worst(inline, lambda m: m.total_mb, higher_is_worse=True)
+    failed = [m.webhook_status for m in inline if not 200 <= m.webhook_status <= 299]
+    return (
+        f"  {'':<18} for reference, not judged: `serve --inline` (one process) {w.total_mb:.1f} MB "
+        f"(PSS {total_pss_mb(w.processes):.1f} MB), "
+        + (
+            f"first page {w.page_seconds:.2f} s after its webhook's answer"
+            if w.page_seconds is not None
+            else "no page seen"
+        )
+        + (f"; its webhook was answered {failed}" if failed else "")
+        + per_run([f"{m.total_mb:.1f} MB" for m in inline])
+    )
+
+
 def summarize(results: Results) -> Section:
     section = Section("Idle memory: RSS after start-up and one webhook, serve process and its children")
     for db in results.dbs:
@@ -86,6 +126,9 @@ def summarize(results: Results) -> Section:
         failed = [m.webhook_status for m in runs if not 200 <= m.webhook_status <= 299]
         if failed:
             section.add(f"  {'':<18} the webhook before the reading was answered {failed}")
+        inline = _inline_line(runs)
+        if inline is not None:
+            section.add(inline)
         section.checks.append(
             Check(
                 "idle-memory",
