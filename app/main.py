@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             batch_max=settings.intake_batch_max,
             chunk_alerts=settings.intake_chunk_alerts,
+            slow_seconds=settings.intake_slow_batch_seconds,
             after_commit=committed,
         )
         rt.db, rt.writer, rt.dispatcher = db, writer, sender

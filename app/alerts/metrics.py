@@ -48,6 +48,23 @@ INTAKE_BATCH_REQUESTS = Histogram(
     "Webhook requests committed together in one transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+# Where a committed batch's time went: waiting to begin its write transaction (on SQLite, for the
+# one write lock, which a worker or another process may hold), the work inside it, its commit
+# (the deferred writes and COMMIT, with the fsync that makes the answers durable). Retried
+# attempts count too.
+INTAKE_PHASES = ("lock", "work", "commit")
+INTAKE_BATCH_SECONDS = Histogram(
+    "bridge_intake_batch_duration_seconds",
+    "Time an intake transaction took, from waiting for the write lock to its commit (committed batches)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+INTAKE_PHASE_SECONDS = Counter(
+    "bridge_intake_phase_seconds",
+    "Seconds intake transactions spent waiting for the write lock, working, and committing",
+    ["phase"],
+)
+for _phase in INTAKE_PHASES:
+    INTAKE_PHASE_SECONDS.labels(_phase)
 # Why an intake transaction failed. database_unavailable: the database could not take the write
 # (answered 503); database_error: any other database error after retries (503); bug: anything
 # else (500). Each failed transaction counts once, including a batch that is then retried one

@@ -4,6 +4,10 @@ Each request is answered only after the transaction holding its alerts committed
 always means durable; throughput rises because one commit carries many requests. The writer
 knows nothing of what a batch does: `apply` does the work inside the transaction and returns
 the incident ids of each request; `after_commit` gets that result once it is durable.
+
+Every committed batch's time is counted by phase (write lock, work, commit), and one slower
+than `slow_seconds` is logged with that breakdown and how long its first request had queued:
+when webhooks answer late, the log says whether the intake waited, worked or committed.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -42,6 +47,27 @@ class _Job:
     alerts: Sequence[AlertIn]
     future: asyncio.Future[list[int]]
     loop: asyncio.AbstractEventLoop
+    queued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Timing:
+    """Where one batch's time went, in seconds, over all its attempts (see `metrics.INTAKE_PHASES`)."""
+
+    lock: float = 0.0
+    work: float = 0.0
+    commit: float = 0.0
+    attempts: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.lock + self.work + self.commit
+
+    def add(self, phase: str, since: float) -> float:
+        """Count the time from `since` to now to `phase`; returns now."""
+        now = time.perf_counter()
+        setattr(self, phase, getattr(self, phase) + now - since)
+        return now
 
 
 def _set(future: asyncio.Future[list[int]], result: list[int] | BaseException) -> None:
@@ -92,8 +118,10 @@ class IntakeWriter(Generic[R]):
         batch_max: int = 256,
         after_commit: Callable[[R], None] | None = None,
         chunk_alerts: int = 500,
+        slow_seconds: float = 0.5,
     ) -> None:
         self.db, self.apply, self.batch_max, self.after_commit = db, apply, batch_max, after_commit
+        self.slow_seconds = slow_seconds  # a committed batch slower than this is logged
         # A body of more alerts is committed in chunks of this many, one transaction each, so
         # webhooks that arrive meanwhile are committed between them instead of behind it all.
         self.chunk_alerts = chunk_alerts
@@ -167,8 +195,10 @@ class IntakeWriter(Generic[R]):
                 return
 
     def _process(self, batch: list[_Job]) -> None:
+        began = time.perf_counter()
+        timing = Timing()
         try:
-            result = self._commit(batch)
+            result = self._commit(batch, timing)
         except Exception as exc:
             reason = failure_reason(exc)
             metrics.INTAKE_FAILURES.labels(reason).inc()
@@ -185,6 +215,7 @@ class IntakeWriter(Generic[R]):
                 _settle(job, _answer(reason))
             return
         metrics.INTAKE_BATCH_REQUESTS.observe(len(batch))
+        self._timed(batch, timing, began)
         if self.after_commit is not None:
             try:
                 self.after_commit(result)
@@ -193,17 +224,43 @@ class IntakeWriter(Generic[R]):
         for job, incident_ids in zip(batch, result.incident_ids, strict=True):
             _settle(job, incident_ids)
 
-    def _commit(self, batch: list[_Job]) -> R:
+    def _timed(self, batch: list[_Job], timing: Timing, began: float) -> None:
+        """Count a committed batch's time; log it when slow."""
+        metrics.INTAKE_BATCH_SECONDS.observe(timing.total)
+        for phase in metrics.INTAKE_PHASES:
+            metrics.INTAKE_PHASE_SECONDS.labels(phase).inc(getattr(timing, phase))
+        if timing.total >= self.slow_seconds:
+            log.warning(
+                "slow intake batch: %d request(s), %d alert(s) took %.0f ms (write lock %.0f ms, "
+                "work %.0f ms, commit %.0f ms; %d attempt(s)); its first request had queued %.0f ms",
+                len(batch),
+                sum(len(job.alerts) for job in batch),
+                timing.total * 1000,
+                timing.lock * 1000,
+                timing.work * 1000,
+                timing.commit * 1000,
+                timing.attempts,
+                (began - min(job.queued for job in batch)) * 1000,
+            )
+
+    def _commit(self, batch: list[_Job], timing: Timing) -> R:
         requests = [job.alerts for job in batch]
         for attempt in range(1, RETRIES + 1):
+            timing.attempts = attempt
+            mark, phase = time.perf_counter(), "lock"
             try:
                 with self.db.session(write=True, intake=True) as session:
+                    session.connection()  # begins: on SQLite, once this process holds the write lock
+                    mark, phase = timing.add("lock", mark), "work"
                     result = self.apply(session, requests)
                     if len(result.incident_ids) != len(requests):  # checked before the commit
                         raise RuntimeError(
                             f"apply answered {len(result.incident_ids)} requests of {len(requests)}"
                         )
+                    mark, phase = timing.add("work", mark), "commit"
+                timing.add("commit", mark)
             except DBAPIError as exc:
+                timing.add(phase, mark)
                 if _retryable(exc) and attempt < RETRIES:
                     why = (
                         "lost its database connection"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -376,3 +378,108 @@ def test_a_batch_holds_at_most_a_chunk_of_alerts(db: Database) -> None:
     finally:
         writer.stop()
     assert fake.calls == [[["a"]], [["b"], ["c"], ["d"], ["e"]], [["f"], ["g"]]]
+
+
+def phase_seconds() -> dict[str, float]:
+    sample = REGISTRY.get_sample_value
+    return {p: sample("bridge_intake_phase_seconds_total", {"phase": p}) or 0.0 for p in PHASES}
+
+
+def batch_seconds() -> tuple[float, float]:
+    """Count and sum of `bridge_intake_batch_duration_seconds`."""
+    sample = REGISTRY.get_sample_value
+    return (
+        sample("bridge_intake_batch_duration_seconds_count") or 0.0,
+        sample("bridge_intake_batch_duration_seconds_sum") or 0.0,
+    )
+
+
+def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "app.alerts.writer"
+        and r.levelno == logging.WARNING
+        and "slow intake batch" in r.getMessage()
+    ]
+
+
+PHASES = ("lock", "work", "commit")
+HELD = 0.3  # seconds a test holds the transaction or the write lock: a lower bound, never an upper one
+
+
+def test_a_slow_batch_is_logged_with_where_its_time_went(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeApply(hold_first=True)
+    writer = started(IntakeWriter(db, fake, slow_seconds=HELD / 2))
+    phases, (count, total) = phase_seconds(), batch_seconds()
+
+    async def scenario() -> list[int]:
+        answer = asyncio.ensure_future(writer.submit([alert("a"), alert("b")]))
+        assert await asyncio.to_thread(fake.entered.wait, WAIT)
+        await asyncio.sleep(HELD)  # inside the transaction: work
+        fake.release.set()
+        return await asyncio.wait_for(answer, WAIT)
+
+    try:
+        assert len(run(scenario())) == 2
+    finally:
+        writer.stop()
+    spent = {p: v - phases[p] for p, v in phase_seconds().items()}
+    assert spent["work"] >= HELD
+    assert spent["work"] > spent["lock"] and spent["work"] > spent["commit"]
+    after_count, after_total = batch_seconds()
+    assert after_count == count + 1
+    assert after_total - total == pytest.approx(sum(spent.values()))
+    (line,) = slow_lines(caplog)
+    assert line.startswith("slow intake batch: 1 request(s), 2 alert(s) took ")
+    work_ms = float(line.split("work ")[1].split(" ms")[0])
+    assert work_ms >= HELD * 1000
+    assert "1 attempt(s)" in line
+
+
+def test_a_batch_under_the_threshold_is_counted_not_logged(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = started(IntakeWriter(db, FakeApply(), slow_seconds=60.0))
+    count, _ = batch_seconds()
+    try:
+        run(asyncio.wait_for(writer.submit([alert("a")]), WAIT))
+    finally:
+        writer.stop()
+    assert batch_seconds()[0] == count + 1
+    assert slow_lines(caplog) == []
+
+
+def test_waiting_for_the_sqlite_write_lock_counts_as_lock(
+    database_url: str, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds SQLite's write lock (a worker recording its sends, say): the
+    batch's time goes to `lock`, and its log line says so."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one write lock")
+    other = sqlite3.connect(
+        make_url(database_url).database or "", isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")
+    writer = started(IntakeWriter(db, FakeApply(), slow_seconds=HELD / 2))
+    phases = phase_seconds()
+
+    async def scenario() -> list[int]:
+        answer = asyncio.ensure_future(writer.submit([alert("a")]))
+        await asyncio.sleep(HELD)
+        assert not answer.done()  # it waits for the lock
+        await asyncio.to_thread(other.execute, "COMMIT")
+        return await asyncio.wait_for(answer, WAIT)
+
+    try:
+        assert len(run(scenario())) == 1
+    finally:
+        writer.stop()
+        other.close()
+    spent = {p: v - phases[p] for p, v in phase_seconds().items()}
+    assert spent["lock"] >= HELD
+    assert spent["lock"] > spent["work"] + spent["commit"]
+    (line,) = slow_lines(caplog)
+    assert float(line.split("write lock ")[1].split(" ms")[0]) >= HELD * 1000
