@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     intake_chunk_alerts: int = Field(default=500, gt=0)
     # An intake transaction that takes longer is logged (a warning) with where its time went.
     intake_slow_batch_seconds: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    # The web process's event loop waking this late is logged (a warning): every answer waited.
+    event_loop_slow_seconds: float = Field(default=0.25, gt=0, allow_inf_nan=False)
     log_level: str = "info"
     # `json`: one JSON object a line on stderr, for log shippers; `text`: lines for people.
     log_format: Literal["text", "json"] = "text"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -49,6 +50,7 @@ from app.incidents import metrics as incident_metrics
 from app.instance import service as instance
 from app.instance.keys import Keys
 from app.logs import RequestIds
+from app.metrics import loop_lag
 from app.paging import metrics as paging_metrics
 from app.paging.delivery import Dispatcher
 from app.paging.jobs import start_scheduler
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats_metrics.watch(db)
         heartbeat_metrics.watch(db, lambda: catalog.current.heartbeats)
         writer.start()
+        lag = asyncio.create_task(loop_lag.watch(settings.event_loop_slow_seconds), name="loop-lag")
         scheduler = None
         if settings.run_jobs and isinstance(sender, Dispatcher):
             dispatcher = sender
@@ -179,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            lag.cancel()
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
             writer.stop()

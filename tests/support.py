@@ -25,6 +25,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -231,6 +232,12 @@ def parse_metrics(exposition: str) -> dict[str, float]:
         rendered = ",".join(f'{key}="{labels[key]}"' for key in sorted(labels))
         series[f"{name}{{{rendered}}}" if labels else name] = value
     return series
+
+
+def histogram_in_process(name: str) -> tuple[float, float]:
+    """Count and sum of histogram `name` as this process has observed it so far."""
+    sample = REGISTRY.get_sample_value
+    return sample(f"{name}_count") or 0.0, sample(f"{name}_sum") or 0.0
 
 
 def metric_value(exposition: str, name: str, **labels: str) -> float:

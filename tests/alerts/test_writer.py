@@ -27,6 +27,7 @@ from app.alerts.writer import RETRIES, IntakeWriter
 from app.db import Database
 from app.errors import InternalError, Unavailable
 from app.models import Alert
+from tests.support import histogram_in_process
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 WAIT = 10.0  # a safety net against a hung test, never a timing assertion
@@ -386,12 +387,7 @@ def phase_seconds() -> dict[str, float]:
 
 
 def batch_seconds() -> tuple[float, float]:
-    """Count and sum of `bridge_intake_batch_duration_seconds`."""
-    sample = REGISTRY.get_sample_value
-    return (
-        sample("bridge_intake_batch_duration_seconds_count") or 0.0,
-        sample("bridge_intake_batch_duration_seconds_sum") or 0.0,
-    )
+    return histogram_in_process("bridge_intake_batch_duration_seconds")
 
 
 def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
