@@ -39,7 +39,7 @@ def rules() -> list[dict[str, Any]]:
 
 def test_every_alert_says_how_bad_for_how_long_and_what_to_do() -> None:
     found = rules()
-    assert len(found) >= 9
+    assert len(found) >= 10
     for rule in found:
         name = rule["alert"]
         assert name.startswith("Bridge"), name
@@ -57,6 +57,7 @@ def test_the_rules_cover_what_the_bridge_must_not_miss() -> None:
     used = {name for expr in exprs.values() for name in bridge_names(expr)}
     assert {
         "bridge_webhook_requests_total",
+        "bridge_webhook_duration_seconds_bucket",
         "bridge_notifications_total",
         "bridge_notifications_pending",
         "bridge_job_last_success_timestamp_seconds",
